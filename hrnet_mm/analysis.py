@@ -1,0 +1,52 @@
+"""Parameter and multiply-add counts, with mmengine's analysis tools.
+
+The HRNet papers report "GFLOPs" as multiply-adds of conv and linear layers divided by 2^30;
+:func:`count_macs` counts exactly those with mmengine's ``FlopAnalyzer`` (one MAC per
+multiply-add), so the numbers compare directly with the papers' tables.
+"""
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+CONV_LINEAR_OPS = ('aten::_convolution', 'aten::addmm', 'aten::linear', 'aten::matmul',
+                   'aten::mm', 'aten::bmm')
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (trainable or not)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Multiply-adds of conv and linear layers for one forward of ``input_shape`` (N, C, H, W).
+
+    Other ops mmengine would count (norms, upsampling, pooling) are switched off, as in the
+    papers' tables.
+
+    Example:
+        >>> count_macs(nn.Conv2d(3, 8, 3, padding=1, bias=False), (1, 3, 4, 4))
+        3456
+    """
+    from mmengine.analysis import FlopAnalyzer
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            analyzer = FlopAnalyzer(model, torch.zeros(*input_shape))
+            # set_op_handle(op, None) in mmengine 0.10 adds op to the ignored set but keeps its
+            # default handle, which still counts; drop the handles themselves.
+            for op in list(analyzer._op_handles):
+                if op not in CONV_LINEAR_OPS:
+                    del analyzer._op_handles[op]
+                    analyzer._ignored_ops.add(op)
+            analyzer.unsupported_ops_warnings(False)
+            analyzer.uncalled_modules_warnings(False)
+            return int(analyzer.total())
+    finally:
+        model.train(was_training)
+
+
+def gflops(macs: int) -> float:
+    """The papers' "GFLOPs": multiply-adds / 2^30."""
+    return macs / 2 ** 30
