@@ -29,3 +29,14 @@ def max_abs_diff(a, b) -> float:
         a, b = [a], [b]
     assert len(a) == len(b), f'{len(a)} vs {len(b)} outputs'
     return max((x - y).abs().max().item() for x, y in zip(a, b))
+
+
+def zoo_config(name: str):
+    """Load a toolbox zoo config by its ``pkg::relative/path.py`` name (mim layout)."""
+    import importlib
+    import os.path as osp
+
+    from mmengine.config import Config
+    pkg, rel = name.split('::', 1)
+    root = osp.dirname(importlib.import_module(pkg).__file__)
+    return Config.fromfile(osp.join(root, '.mim', 'configs', rel))

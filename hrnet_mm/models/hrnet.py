@@ -135,6 +135,8 @@ class HRNet(BaseModule):
             False returns stream 0 only, with the official pose key layout (HRNetV1).
         upsample (str | dict | Upsample, optional): Exchange-unit upsampling, ``'nearest'``
             (official, mmpose, mmdet) or ``dict(mode='bilinear', align_corners=False)`` (mmseg).
+        pretrained (str, optional): Deprecated mm spelling of
+            ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
         compat (str, optional): ``'mmpose'``, ``'mmseg'`` or ``'mmdet'``: use that toolbox's
             defaults for the arguments left as None. When ``extra`` is given and ``compat`` is
             None, the active mm default scope decides, so an existing mm config works by
@@ -165,7 +167,12 @@ class HRNet(BaseModule):
                  upsample: Union[str, Mapping, Upsample, None] = None,
                  compat: Optional[str] = None,
                  conv_cfg: Optional[dict] = None,
+                 pretrained: Optional[str] = None,
                  init_cfg: Union[dict, List[dict], None] = None):
+        if pretrained is not None:  # mm's deprecated spelling (mmseg's EncoderDecoder sets it)
+            if init_cfg is not None:
+                raise ValueError('give either pretrained or init_cfg, not both')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         if compat is None and extra is not None:
             compat = _current_toolbox()
         if compat not in _COMPAT_DEFAULTS:
