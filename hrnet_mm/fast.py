@@ -36,7 +36,7 @@ def _is_foldable_bn(m: nn.Module) -> bool:
 
 def fold_batch_norms(model: nn.Module) -> int:
     """Fold every conv -> batch norm pair whose order is fixed by the module structure
-    (``nn.Sequential`` neighbours, ``convK``/``normK`` of residual units) and replace the norm
+    (``nn.Sequential`` neighbours, ``convK``/``normK_name`` of residual units and the stem) and replace the norm
     with ``nn.Identity``. Returns the number of folded norms. The model must be in eval mode."""
     if model.training:
         raise ValueError('fold_batch_norms needs a model in eval mode (it uses running stats)')
@@ -50,7 +50,7 @@ def fold_batch_norms(model: nn.Module) -> int:
                     fold_conv_bn(conv, bn)
                     module._modules[b] = nn.Identity()
                     folded += 1
-        elif isinstance(module, _ResidualUnit):
+        elif hasattr(module, 'norm1_name'):  # residual units and the HRNet stem
             for k in (1, 2, 3):
                 conv = getattr(module, f'conv{k}', None)
                 norm_name = getattr(module, f'norm{k}_name', None)
