@@ -17,9 +17,11 @@ import torch
 from .models.arch import ARCH_PRESETS, HRNetArch, StageSpec
 
 SOURCES = ('official_cls', 'timm', 'official_pose', 'official_seg', 'official_det',
-           'mmpose', 'mmseg', 'mmdet', 'mmpretrain', 'hrnet_mm')
+           'official_lite', 'mmpose', 'mmseg', 'mmdet', 'mmpretrain', 'hrnet_mm')
 
-BACKBONE_KEY = re.compile(r'^(conv[12]|bn[12]|gn[12]|layer1|transition[123]|stage[1234])\.')
+# HRNet (official layout) and Lite-HRNet (mmpose / official Lite-HRNet layout) backbone keys.
+BACKBONE_KEY = re.compile(r'^(conv[12]|bn[12]|gn[12]|layer1|transition[0123]|stage[01234]'
+                          r'|stem|head_layer)\.')
 CLS_HEAD_KEY = re.compile(r'^(incre_modules|downsamp_modules|final_layer|classifier)\.')
 # Wrappers around a whole model in training scripts (DataParallel, the seg repo's FullModel).
 WRAPPER_PREFIXES = ('module.', 'model.')
@@ -92,6 +94,8 @@ def detect_source(state_dict: Mapping[str, torch.Tensor]) -> str:
         return 'official_cls'
     if 'final_layer.weight' in sd:
         return 'official_pose'
+    if any(k.startswith('stem.') for k in keys):
+        return 'official_lite'  # a bare Lite-HRNet backbone
     if any(BACKBONE_KEY.match(k) for k in keys):
         return 'official_cls'  # a bare backbone (e.g. timm features, ImageNet pretrain)
     raise CheckpointError('cannot tell which codebase wrote this checkpoint: no HRNet keys '
@@ -134,7 +138,9 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor],
 
     if source in ('mmpose', 'mmseg', 'mmdet', 'hrnet_mm'):
         for k, v in sd.items():
-            if k.startswith(MM_TOP_LEVEL):
+            if k.startswith('keypoint_head.'):  # mmpose 0.x and the official Lite-HRNet repo
+                out['head.' + k[len('keypoint_head.'):]] = v
+            elif k.startswith(MM_TOP_LEVEL):
                 out[k] = v
             else:
                 unmatched.append(k)
@@ -148,7 +154,7 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor],
                 unmatched.append(k)
     elif source == 'mmpretrain':
         _convert_mmpretrain(sd, out, unmatched)
-    else:  # official_cls, timm, official_pose, official_seg: backbone keys at the top level
+    else:  # official_*, timm: backbone keys at the top level
         head = 'decode_head' if source == 'official_seg' else 'head'
         for k, v in sd.items():
             if TRAINING_ONLY.match(k):

@@ -62,6 +62,13 @@ class Upsample:
 
     def __call__(self, x: torch.Tensor, size: Sequence[int], factor: int) -> torch.Tensor:
         """Resize ``x`` to ``size``; ``factor`` is the nominal stride ratio (a power of 2)."""
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            # Keep sizes symbolic so that an export with dynamic H/W resizes to the real size
+            # (a Python-level shape comparison would be frozen into the graph).
+            if self.scale_first:
+                x = F.interpolate(x, scale_factor=float(factor), mode=self.mode,
+                                  align_corners=self._align)
+            return F.interpolate(x, size=size, mode=self.mode, align_corners=self._align)
         size = (int(size[0]), int(size[1]))
         if tuple(x.shape[-2:]) == size:
             return x
