@@ -256,8 +256,20 @@ def describe_variant(state_dict: Mapping[str, torch.Tensor]) -> str:
         return f'not an HRNet backbone (key groups {_group(keys, 1)[:6]})'
     name = next((n for n, a in ARCH_PRESETS.items() if a == arch), f'custom W{arch.width}')
     norm = 'GN' if any('.gn1.' in k for k in keys) else 'BN'
-    streams = 4 if any(k.startswith('stage4.') and '.fuse_layers.3.' in k for k in keys) else 1
+    # the last stage-4 module decides: V1 (pose) models fuse into stream 0 only there
+    last = max(int(k.split('.')[1]) for k in keys if k.startswith('stage4.'))
+    streams = 4 if any(k.startswith(f'stage4.{last}.fuse_layers.3.') for k in keys) else 1
     return f'HRNet {name} ({norm}, {streams} output stream{"s" * (streams > 1)})'
+
+
+def _is_torch_file(filename: str) -> bool:
+    """A zip archive (``torch.save`` since 1.6) or a legacy file starting with torch's magic
+    number pickled with protocol 2."""
+    import zipfile
+    if zipfile.is_zipfile(filename):
+        return True
+    with open(filename, 'rb') as f:
+        return f.read(4) == b'\x80\x02\x8a\x0a'
 
 
 def read_checkpoint(filename: str, weights_only: bool = True) -> Dict[str, torch.Tensor]:
@@ -273,11 +285,15 @@ def read_checkpoint(filename: str, weights_only: bool = True) -> Dict[str, torch
         ckpt = torch.load(filename, map_location='cpu', weights_only=weights_only)
     except Exception as e:  # truncated zip, wrong format, disallowed pickle globals
         size = os.path.getsize(filename)
+        # Only a well-formed torch file can hold disallowed globals; the legacy pickle reader
+        # raises UnpicklingError on any other bytes too (random data, HTML error pages).
+        unsafe = _is_torch_file(filename) and ('weights_only' in str(e)
+                                               or 'Unpickl' in type(e).__name__)
         hint = ('it holds Python objects beyond weights: call '
                 'hrnet_mm.utils.safe_load.allow_mm_checkpoint_globals() for an mm Runner '
                 'checkpoint, or pass weights_only=False for a file you trust'
-                if 'weights_only' in str(e) or 'Unpickl' in type(e).__name__
-                else 'the file is truncated or corrupted (or not a PyTorch checkpoint)')
+                if unsafe else
+                'the file is truncated or corrupted (or not a PyTorch checkpoint)')
         raise CheckpointError(f'cannot read checkpoint {filename} ({size} bytes): {hint}. '
                               f'Original error: {type(e).__name__}: {str(e)[:300]}') from e
     if isinstance(ckpt, Mapping) and 'state_dict' in ckpt:

@@ -41,9 +41,10 @@ class HRNetClsHead(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  init_cfg: Union[dict, List[dict], None] = None):
         super().__init__(init_cfg=init_cfg)
-        if len(in_channels) != len(HEAD_PLANES):
-            raise ValueError(f'HRNetClsHead: in_channels must list the 4 stream widths, '
-                             f'got {list(in_channels)}')
+        if (len(in_channels) != len(HEAD_PLANES)
+                or not all(isinstance(c, int) and c > 0 for c in in_channels)):
+            raise ValueError(f'HRNetClsHead: in_channels must list the 4 positive stream '
+                             f'widths, got {list(in_channels)}')
         if not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(f'HRNetClsHead: num_classes must be an int >= 0, got {num_classes!r}')
         check_norm_cfg(norm_cfg)

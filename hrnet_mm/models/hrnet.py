@@ -14,7 +14,7 @@ from ..registry import MODELS
 from .arch import HRNetArch, StageSpec, resolve_arch
 from .blocks import BLOCKS, build_norm, check_norm_cfg, conv_norm, is_norm, make_res_layer
 from .resample import Upsample
-from .validation import check_input
+from .validation import check_flag, check_input
 
 STEM_CHANNELS = 64
 TOOLBOXES = ('mmpose', 'mmseg', 'mmdet')
@@ -194,7 +194,13 @@ class HRNet(BaseModule):
             raise ValueError(f'in_channels must be a positive int, got {in_channels!r}')
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
             raise ValueError(f'frozen_stages must be an int in [-1, 4], got {frozen_stages!r}')
+        if norm_cfg is None:
+            raise ValueError('norm_cfg must be a dict such as dict(type="BN"), got None')
         check_norm_cfg(norm_cfg)
+        for field, value in (('with_cp', with_cp), ('zero_init_residual', zero_init_residual),
+                             ('norm_eval', norm_eval), ('multiscale_output', multiscale_output)):
+            if value is not None:
+                check_flag(value, field, 'HRNet')
 
         self.in_channels = in_channels
         self.norm_cfg = dict(norm_cfg)

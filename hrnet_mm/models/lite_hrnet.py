@@ -34,7 +34,7 @@ from mmengine.model import BaseModule
 from ..registry import MODELS
 from .blocks import ConvModule, build_norm, check_norm_cfg, is_norm
 from .lite_arch import LiteHRNetArch, resolve_lite_arch
-from .validation import check_input
+from .validation import check_flag, check_input
 
 OUT_STREAMS = ('all', 'first')
 FUSE_MODES = ('official', 'corrected')
@@ -68,6 +68,10 @@ def pool_to_size(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         >>> torch.allclose(pool_to_size(x, (2, 3)), F.adaptive_avg_pool2d(x, (2, 3)))
         True
     """
+    if torch.jit.is_tracing():
+        # ONNX export: the Python size arithmetic below would freeze the example input's
+        # sizes into the graph; the averaging-matrix form is adaptive pooling for any size.
+        return _adaptive_avg_pool_matmul(x, size)
     h, w = int(x.shape[-2]), int(x.shape[-1])
     out_h, out_w = int(size[0]), int(size[1])
     if h % out_h == 0 and w % out_w == 0:
@@ -76,6 +80,33 @@ def pool_to_size(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
             return x
         return F.avg_pool2d(x, kernel, kernel)
     return F.adaptive_avg_pool2d(x, (out_h, out_w))
+
+
+def _averaging_matrix(n_in, n_out, like: torch.Tensor) -> torch.Tensor:
+    """``(n_out, n_in)`` matrix whose row ``i`` averages bin ``i`` of adaptive pooling.
+
+    Bin ``i`` is ``[floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out))``; ``j`` is inside
+    it iff ``(j + 1) * n_out > i * n_in`` and ``j * n_out < (i + 1) * n_in`` (no division, so
+    few ONNX nodes).
+    """
+    i = torch.arange(n_out, device=like.device)[:, None]
+    j = torch.arange(n_in, device=like.device)[None, :]
+    inside = ((j + 1) * n_out > i * n_in) & (j * n_out < (i + 1) * n_in)
+    weights = inside.to(like.dtype)
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def _adaptive_avg_pool_matmul(x: torch.Tensor, size: Sequence) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, size)`` as two matrix products (exports with dynamic sizes).
+
+    Example:
+        >>> x = torch.rand(1, 2, 25, 19)
+        >>> torch.allclose(_adaptive_avg_pool_matmul(x, (4, 3)), F.adaptive_avg_pool2d(x, (4, 3)))
+        True
+    """
+    rows = _averaging_matrix(x.shape[-2], size[0], x)
+    cols = _averaging_matrix(x.shape[-1], size[1], x)
+    return torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
 
 
 def _conv_module(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -495,6 +526,8 @@ class LiteHRNet(BaseModule):
         check_norm_cfg(norm_cfg)
         if norm_cfg is None:
             raise ValueError('norm_cfg must be a norm config dict, got None')
+        check_flag(norm_eval, 'norm_eval', 'LiteHRNet')
+        check_flag(with_cp, 'with_cp', 'LiteHRNet')
         num_stages = len(self.arch.stages)
         if (not isinstance(frozen_stages, int) or isinstance(frozen_stages, bool)
                 or not -1 <= frozen_stages <= num_stages):

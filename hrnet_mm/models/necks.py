@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from ..registry import MODELS
 from .blocks import ConvModule, check_norm_cfg
 from .resample import Upsample
-from .validation import check_streams
+from .validation import check_flag, check_streams
 
 POOLING_TYPES = ('AVG', 'MAX')
 
@@ -130,6 +130,10 @@ class HRNetV2pNeck(BaseModule):
                              f'got {pooling_type!r}')
         if conv_cfg not in (None, dict(type='Conv2d'), dict(type='Conv')):
             raise ValueError(f'HRNetV2pNeck: conv_cfg must be None, got {conv_cfg!r}')
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(f'HRNetV2pNeck: stride must be a positive int, got {stride!r}')
+        check_flag(with_cp, 'with_cp', 'HRNetV2pNeck')
+        check_flag(share_conv, 'share_conv', 'HRNetV2pNeck')
         check_norm_cfg(norm_cfg)
         self.num_outs = num_outs
         self.with_cp = with_cp
@@ -152,6 +156,12 @@ class HRNetV2pNeck(BaseModule):
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         check_streams(inputs, self.in_channels, 'HRNetV2pNeck')
+        smallest = 2 ** (self.num_outs - 1)
+        if not torch.jit.is_tracing() and min(inputs[0].shape[-2:]) < smallest:
+            raise ValueError(
+                f'HRNetV2pNeck with num_outs={self.num_outs} pools stream 0 by up to '
+                f'{smallest}x, so stream 0 must be at least {smallest}x{smallest} (an input of '
+                f'{4 * smallest}x{4 * smallest} pixels); got {tuple(inputs[0].shape[-2:])}')
         out = self._run(self.reduction_conv, concat_streams(inputs, self.upsample))
         levels = [out] + [self.pool(out, kernel_size=2 ** i, stride=2 ** i)
                           for i in range(1, self.num_outs)]

@@ -4,6 +4,14 @@ from typing import Sequence
 import torch
 
 
+def check_flag(value, field: str, owner: str) -> bool:
+    """Return ``value`` if it is a real bool; raise ``ValueError`` naming ``field`` otherwise
+    (``bool('False')`` is True, so strings must not slip through)."""
+    if not isinstance(value, bool):
+        raise ValueError(f'{owner}: {field} must be True or False, got {value!r}')
+    return value
+
+
 def check_input(x: torch.Tensor, in_channels: int, owner: str) -> None:
     """Raise ``ValueError`` unless ``x`` is a non-empty ``(N, in_channels, H, W)`` tensor.
 
@@ -34,3 +42,10 @@ def check_streams(xs: Sequence[torch.Tensor], in_channels: Sequence[int], owner:
         if x.dim() != 4 or x.shape[1] != c:
             raise ValueError(f'{owner}: stream {i} should be (N, {c}, H, W) per in_channels='
                              f'{list(in_channels)}, got shape {tuple(x.shape)}')
+    if torch.jit.is_tracing():  # traced sizes are tensors; the trace has been checked above
+        return
+    shapes = [tuple(x.shape) for x in xs]
+    if len({s[0] for s in shapes}) > 1:
+        raise ValueError(f'{owner}: the streams have different batch sizes: {shapes}')
+    if any(0 in s for s in shapes):
+        raise ValueError(f'{owner} got an empty input: stream shapes {shapes}')

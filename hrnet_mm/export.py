@@ -1,0 +1,438 @@
+"""ONNX export of hrnet_mm backbones, necks and whole pose / segmentation models, verified
+against PyTorch with onnxruntime before the file is written.
+
+The TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``) is used: torch 2.9+
+defaults to the ``torch.export``-based one, which needs ``onnxscript`` (not a dependency of the
+mm stack). Height, width and batch can be dynamic; :func:`export_onnx` then also verifies at a
+size the trace did not see (not divisible by 32), so a size frozen into the graph is caught at
+export time, not in deployment.
+
+What goes in is the preprocessed image tensor ``(N, C, H, W)`` (mean/std normalised, in the
+channel order the model was trained with), as for the model's ``_forward``; decoding
+(heatmap argmax, segmentation argmax) stays outside the graph.
+
+Example:
+    >>> import os, tempfile
+    >>> from hrnet_mm.models import HRNet
+    >>> path = os.path.join(tempfile.mkdtemp(), 'hrnet.onnx')
+    >>> result = export_onnx(HRNet('w18_small_v1'), path, input_shape=(1, 3, 64, 48))
+    >>> result.output_names
+    ('feat0', 'feat1', 'feat2', 'feat3')
+    >>> sorted(result.max_abs_diff)
+    [(1, 3, 64, 48), (2, 3, 97, 73)]
+    >>> max(result.max_abs_diff.values()) <= 1e-4
+    True
+"""
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .fileio import atomic_path
+from .guards import check_finite
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13  # Resize with exact output sizes, Split/ReduceMean with inputs
+DYNAMIC_AXES = ('batch', 'height', 'width')
+_AXIS_INDEX = {'batch': 0, 'height': 2, 'width': 3}
+DEFAULT_ATOL = 1e-4
+
+Shape = Tuple[int, int, int, int]
+
+
+class ExportError(RuntimeError):
+    """The export failed, or the exported graph does not reproduce the PyTorch outputs."""
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_onnx` wrote and measured.
+
+    Attributes:
+        path (str): The ONNX file.
+        opset (int): ONNX opset version.
+        input_name (str): Name of the graph input.
+        output_names (tuple[str]): Names of the graph outputs, in order.
+        dynamic (tuple[str]): Dynamic axes among ``batch``, ``height``, ``width``.
+        max_abs_diff (dict): Input shape -> max abs difference onnxruntime vs PyTorch over all
+            outputs (empty when not verified).
+        export_seconds (float): Time spent tracing and converting.
+        tracer_warnings (list[str]): Distinct TracerWarnings of the trace (values the trace
+            treats as constants); harmless when verification at other sizes passed.
+    """
+    path: str
+    opset: int
+    input_name: str
+    output_names: Tuple[str, ...]
+    dynamic: Tuple[str, ...]
+    max_abs_diff: Dict[Shape, float] = field(default_factory=dict)
+    export_seconds: float = 0.0
+    tracer_warnings: List[str] = field(default_factory=list)
+
+
+class BackboneWithNeck(nn.Module):
+    """A backbone and an optional neck as one module returning a tuple of feature maps.
+
+    Args:
+        backbone (nn.Module): ``HRNet``, ``LiteHRNet`` or any module returning feature maps.
+        neck (nn.Module, optional): ``HRNetV2Neck``, ``HRNetV2pNeck`` ...
+    """
+
+    def __init__(self, backbone: nn.Module, neck: Optional[nn.Module] = None):
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.output_prefix = 'feat'
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        feats = self.backbone(x)
+        if self.neck is not None:
+            feats = self.neck(feats)
+        return tuple(feats) if isinstance(feats, (list, tuple)) else (feats,)
+
+
+class MMModelForExport(nn.Module):
+    """An mm model (mmpose ``TopdownPoseEstimator``, mmseg ``EncoderDecoder``) as a plain
+    tensor-in, tensors-out module: its ``_forward``, i.e. backbone, neck and head without
+    data preprocessing and without decoding.
+
+    Args:
+        model (nn.Module): An mmengine ``BaseModel`` with ``_forward(inputs)``.
+        resize_to_input (bool): Segmentation only: resize the logits (1/4 resolution) to the
+            input size as mmseg's ``predict`` does (bilinear, the decode head's
+            ``align_corners``).
+    """
+
+    def __init__(self, model: nn.Module, resize_to_input: bool = False):
+        super().__init__()
+        if not hasattr(model, '_forward'):
+            raise ValueError(f'model must be an mmengine BaseModel with _forward(), got '
+                             f'{type(model).__name__}')
+        if resize_to_input and not hasattr(model, 'decode_head'):
+            raise ValueError('resize_to_input is for segmentation models (with a decode_head)')
+        self.model = model
+        self.resize_to_input = resize_to_input
+        if hasattr(model, 'decode_head'):
+            self.output_prefix = 'seg_logits'
+        elif hasattr(model, 'head'):
+            self.output_prefix = 'heatmaps'
+        else:
+            self.output_prefix = 'output'
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        out = self.model._forward(x)
+        outs = tuple(out) if isinstance(out, (list, tuple)) else (out,)
+        if not all(isinstance(o, torch.Tensor) for o in outs):
+            raise ExportError(f'{type(self.model).__name__}._forward returned '
+                              f'{[type(o).__name__ for o in outs]}; only tensors export')
+        if self.resize_to_input:
+            align = bool(getattr(self.model.decode_head, 'align_corners', False))
+            outs = tuple(F.interpolate(o, size=x.shape[-2:], mode='bilinear',
+                                       align_corners=align) for o in outs)
+        return outs
+
+
+def prepare_for_export(model: nn.Module, neck: Optional[nn.Module] = None,
+                       resize_to_input: bool = False) -> nn.Module:
+    """Wrap ``model`` so that it maps one image tensor to a tuple of tensors, in eval mode,
+    with ``SyncBN`` reverted to ``BN``.
+
+    mm models (anything with ``_forward``) become :class:`MMModelForExport`; backbones
+    (anything else) become :class:`BackboneWithNeck` with the optional ``neck``.
+    """
+    from mmengine.model import revert_sync_batchnorm
+    if isinstance(model, (BackboneWithNeck, MMModelForExport)):
+        wrapped = model
+    elif hasattr(model, '_forward') and hasattr(model, 'extract_feat'):
+        if neck is not None:
+            raise ValueError('neck is for bare backbones; an mm model has its own')
+        wrapped = MMModelForExport(model, resize_to_input)
+    else:
+        if resize_to_input:
+            raise ValueError('resize_to_input is for segmentation models (with a decode_head)')
+        wrapped = BackboneWithNeck(model, neck)
+    return revert_sync_batchnorm(wrapped).eval()
+
+
+def build_model(config, checkpoint: Optional[str] = None,
+                cfg_options: Optional[Mapping] = None) -> nn.Module:
+    """Build the model of an mm config (mmpose / mmseg / mmdet, picked by ``default_scope``)
+    with the toolbox's registry, and load ``checkpoint`` (whole-model keys) into it.
+
+    Args:
+        config (str | Config | dict): A config file or an mmengine ``Config``.
+        checkpoint (str, optional): A checkpoint of the whole model (an mm Runner checkpoint,
+            a zoo checkpoint, or any layout :mod:`hrnet_mm.checkpoint` converts). Runner
+            checkpoints need :func:`hrnet_mm.utils.allow_mm_checkpoint_globals` first.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        The model, in eval mode, on the CPU. Weights not covered by ``checkpoint`` keep
+        their initialisation (``init_weights`` is not called: no pretrained download).
+
+    Raises:
+        ValueError: when ``default_scope`` is not one of mmpose, mmseg, mmdet.
+        hrnet_mm.checkpoint.CheckpointError: when the checkpoint does not fit the model.
+    """
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    import hrnet_mm  # noqa: F401  (registers the hrnet_mm scope)
+    from .checkpoint import load_checkpoint
+
+    cfg = Config.fromfile(config) if isinstance(config, (str, os.PathLike)) else \
+        Config(dict(config)) if not isinstance(config, Config) else config
+    if cfg_options:
+        cfg.merge_from_dict(dict(cfg_options))
+    scope = cfg.get('default_scope')
+    if scope not in ('mmpose', 'mmseg', 'mmdet'):
+        raise ValueError(f'default_scope must be one of mmpose, mmseg, mmdet (it picks the '
+                         f'toolbox), got {scope!r}')
+    # The toolbox registry imports its models package on first use (registry locations);
+    # register_all_modules() would also import mmpose's visualizers, which need torchvision.
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(cfg.model)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, prefix='')
+    return model.eval()
+
+
+def _check_args(input_shape, dynamic, opset) -> Tuple[Shape, Tuple[str, ...]]:
+    if (len(input_shape) != 4 or not all(isinstance(v, int) and v > 0 for v in input_shape)):
+        raise ValueError(f'input_shape must be 4 positive ints (N, C, H, W), got '
+                         f'{tuple(input_shape)}')
+    if dynamic is True:
+        dynamic = DYNAMIC_AXES
+    elif dynamic is False or dynamic is None:
+        dynamic = ()
+    elif isinstance(dynamic, str):
+        dynamic = (dynamic,)
+    dynamic = tuple(dynamic)
+    unknown = [d for d in dynamic if d not in DYNAMIC_AXES]
+    if unknown:
+        raise ValueError(f'dynamic must be True, False or a subset of {DYNAMIC_AXES}, got '
+                         f'{unknown}')
+    from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET as max_opset
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= max_opset:
+        raise ValueError(f'opset must be an int in [{MIN_OPSET}, {max_opset}], got {opset!r}')
+    return tuple(input_shape), tuple(d for d in DYNAMIC_AXES if d in dynamic)
+
+
+def unseen_shape(shape: Shape, dynamic: Sequence[str]) -> Shape:
+    """A second verification shape along the dynamic axes: one more image, and 1.5x + 1 in
+    height / width, which is not divisible by 32 (ceil-rounding at every stride-2 step).
+
+    Example:
+        >>> unseen_shape((1, 3, 256, 192), ('batch', 'height', 'width'))
+        (2, 3, 385, 289)
+    """
+    n, c, h, w = shape
+    return (n + 1 if 'batch' in dynamic else n, c,
+            h + h // 2 + 1 if 'height' in dynamic else h,
+            w + w // 2 + 1 if 'width' in dynamic else w)
+
+
+def _ort_session(path: str, num_threads: Optional[int] = None):
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise ImportError('verifying an export needs onnxruntime: pip install onnxruntime '
+                          '(or hrnet_mm[export])') from e
+    options = ort.SessionOptions()
+    # onnxruntime's spinning thread pool starves when other processes share the cores
+    options.intra_op_num_threads = num_threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    options.log_severity_level = 4  # failures are reported by verify_onnx, not logged twice
+    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+def verify_onnx(path: str, model: nn.Module, shapes: Sequence[Shape], *,
+                atol: float = DEFAULT_ATOL, seed: int = 0,
+                num_threads: Optional[int] = None) -> Dict[Shape, float]:
+    """Run the ONNX file with onnxruntime (CPU) and ``model`` with PyTorch on the same random
+    inputs of each shape, and compare every output.
+
+    Args:
+        path: The ONNX file.
+        model: The module that was exported (as returned by :func:`prepare_for_export`).
+        shapes: Input shapes to check.
+        atol: Largest allowed absolute difference.
+        seed: Seed of the random inputs (standard normal, like normalised images).
+        num_threads: onnxruntime intra-op threads (default: ``torch.get_num_threads()``).
+
+    Returns:
+        Input shape -> max abs difference over all outputs.
+
+    Raises:
+        ExportError: on a different number or shape of outputs, a non-finite output, or a
+            difference above ``atol``.
+    """
+    session = _ort_session(path, num_threads)
+    input_name = session.get_inputs()[0].name
+    generator = torch.Generator().manual_seed(seed)
+    diffs: Dict[Shape, float] = {}
+    for shape in shapes:
+        shape = tuple(int(v) for v in shape)
+        x = torch.randn(shape, generator=generator)
+        with torch.no_grad():
+            expected = model(x)
+        expected = tuple(expected) if isinstance(expected, (list, tuple)) else (expected,)
+        try:
+            got = session.run(None, {input_name: x.numpy()})
+        except Exception as e:  # onnxruntime raises its own Fail / InvalidArgument types
+            raise ExportError(f'onnxruntime failed on input shape {shape} (a size frozen into '
+                              f'the graph?): {type(e).__name__}: {str(e)[:500]}') from e
+        if len(got) != len(expected):
+            raise ExportError(f'{path}: {len(got)} ONNX outputs vs {len(expected)} PyTorch '
+                              f'outputs at input shape {shape}')
+        worst = 0.0
+        for i, (g, e) in enumerate(zip(got, expected)):
+            if tuple(g.shape) != tuple(e.shape):
+                raise ExportError(f'{path}: output {i} has shape {tuple(g.shape)} in '
+                                  f'onnxruntime vs {tuple(e.shape)} in PyTorch at input '
+                                  f'shape {shape}')
+            check_finite(g, f'ONNX output {i} at input shape {shape}')
+            worst = max(worst, float((torch.from_numpy(g) - e).abs().max()))
+        diffs[shape] = worst
+        if worst > atol:
+            raise ExportError(f'{path}: onnxruntime differs from PyTorch by {worst:.3g} '
+                              f'(> atol {atol:g}) at input shape {shape}')
+    return diffs
+
+
+def export_onnx(model: nn.Module, path: str, input_shape: Sequence[int] = (1, 3, 256, 192),
+                *, neck: Optional[nn.Module] = None,
+                dynamic: Union[bool, str, Sequence[str]] = True,
+                opset: int = DEFAULT_OPSET, input_name: str = 'input',
+                output_names: Optional[Sequence[str]] = None,
+                verify: bool = True, verify_shapes: Optional[Sequence[Shape]] = None,
+                atol: float = DEFAULT_ATOL, resize_to_input: bool = False,
+                seed: int = 0) -> ExportResult:
+    """Export ``model`` (+ ``neck``) to ONNX and verify it with onnxruntime before writing.
+
+    The file is written atomically: when tracing, the ONNX checker or the verification fails,
+    nothing appears at ``path`` (an existing file there is left as it was).
+
+    Args:
+        model: An hrnet_mm backbone (``HRNet``, ``LiteHRNet``), any module returning tensors,
+            or an mm model (``TopdownPoseEstimator``: heatmaps; ``EncoderDecoder``: logits),
+            e.g. from :func:`build_model`. It is put in eval mode for the export and its
+            train/eval mode restored afterwards.
+        path: Destination ``.onnx`` file.
+        input_shape: Example input ``(N, C, H, W)`` traced.
+        neck: Optional neck after a bare backbone.
+        dynamic: ``True`` (batch, height and width), ``False`` (static) or a subset of
+            ``('batch', 'height', 'width')``.
+        opset: ONNX opset, 13 to 20.
+        input_name: Name of the graph input.
+        output_names: Names of the outputs (default ``feat0..``, ``heatmaps`` or
+            ``seg_logits``).
+        verify: Compare onnxruntime with PyTorch before writing the file.
+        verify_shapes: Input shapes to verify; default the traced shape plus, when some axis
+            is dynamic, :func:`unseen_shape` (a size not divisible by 32).
+        atol: Largest allowed absolute difference.
+        resize_to_input: Segmentation models: logits at the input size (as mmseg predicts).
+        seed: Seed of the random example and verification inputs.
+
+    Returns:
+        :class:`ExportResult`.
+
+    Raises:
+        ValueError: for bad arguments (naming the argument).
+        ExportError: when tracing fails or the exported graph does not match PyTorch.
+    """
+    input_shape, dynamic = _check_args(input_shape, dynamic, opset)
+    try:
+        import onnx
+    except ImportError as e:
+        raise ImportError('ONNX export needs onnx: pip install onnx onnxruntime '
+                          '(or hrnet_mm[export])') from e
+    was_training = model.training
+    module = prepare_for_export(model, neck, resize_to_input)
+    try:
+        x = torch.randn(input_shape, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            outputs = module(x)
+        check_finite(outputs, f'PyTorch outputs of {type(model).__name__} on the example input')
+        if output_names is None:
+            prefix = getattr(module, 'output_prefix', 'output')
+            output_names = ([prefix] if len(outputs) == 1 and prefix != 'feat'
+                            else [f'{prefix}{i}' for i in range(len(outputs))])
+        output_names = tuple(output_names)
+        if len(output_names) != len(outputs):
+            raise ValueError(f'output_names has {len(output_names)} names but the model has '
+                             f'{len(outputs)} outputs')
+        axes = {input_name: {_AXIS_INDEX[d]: d for d in dynamic}}
+        for name, out in zip(output_names, outputs):
+            out_axes = {}
+            if 'batch' in dynamic:
+                out_axes[0] = 'batch'
+            if out.dim() == 4:  # spatial outputs follow the input size
+                for d in ('height', 'width'):
+                    if d in dynamic:
+                        out_axes[_AXIS_INDEX[d]] = f'{name}_{d}'
+            axes[name] = out_axes
+        if verify_shapes is None:
+            verify_shapes = [input_shape] + ([unseen_shape(input_shape, dynamic)]
+                                             if dynamic else [])
+
+        with atomic_path(path) as tmp:
+            start = time.perf_counter()
+            tracer_warnings = _export(module, x, tmp, opset, input_name, output_names,
+                                      {k: v for k, v in axes.items() if v})
+            seconds = time.perf_counter() - start
+            onnx.checker.check_model(tmp)
+            diffs = verify_onnx(tmp, module, verify_shapes, atol=atol,
+                                seed=seed + 1) if verify else {}
+        return ExportResult(path=path, opset=opset, input_name=input_name,
+                            output_names=output_names, dynamic=dynamic, max_abs_diff=diffs,
+                            export_seconds=seconds, tracer_warnings=tracer_warnings)
+    finally:
+        model.train(was_training)
+
+
+def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, input_name: str,
+            output_names: Sequence[str], dynamic_axes: Mapping) -> List[str]:
+    """``torch.onnx.export`` with the TorchScript exporter; returns the distinct
+    TracerWarnings and re-issues any other warning."""
+    kwargs = dict(opset_version=opset, input_names=[input_name],
+                  output_names=list(output_names), dynamic_axes=dict(dynamic_axes) or None,
+                  do_constant_folding=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        try:
+            try:
+                torch.onnx.export(module, (x,), path, dynamo=False, **kwargs)
+            except TypeError as e:
+                if 'dynamo' not in str(e):
+                    raise
+                torch.onnx.export(module, (x,), path, **kwargs)  # torch < 2.5
+        except Exception as e:
+            raise ExportError(f'ONNX export of {type(module).__name__} failed: '
+                              f'{type(e).__name__}: {e}') from e
+    tracer: List[str] = []
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, torch.jit.TracerWarning):
+            if text not in tracer:
+                tracer.append(text)
+        elif 'legacy TorchScript-based ONNX export' in text or \
+                'feature will be removed' in text:
+            continue  # we ask for the TorchScript exporter on purpose (see module docstring)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return tracer
+
+
+__all__ = ['DEFAULT_OPSET', 'MIN_OPSET', 'DYNAMIC_AXES', 'ExportError', 'ExportResult',
+           'BackboneWithNeck', 'MMModelForExport', 'prepare_for_export', 'build_model',
+           'unseen_shape', 'verify_onnx', 'export_onnx', 'check_finite']
