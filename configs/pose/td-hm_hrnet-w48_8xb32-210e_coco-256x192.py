@@ -1,0 +1,15 @@
+# HRNet-W48 (V1: stream 0 only) top-down heatmap, COCO 256x192: mmpose zoo AP 75.6.
+# mmpose's own zoo config with hrnet_mm's HRNet in place of mmpose's (same weights, same numbers).
+_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w48_8xb32-210e_coco-256x192.py'
+custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='hrnet_mm.HRNet',
+        arch='w48',
+        multiscale_output=False,
+        upsample=dict(mode='nearest'),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://download.openmmlab.com/mmpose/'
+            'pretrain_models/hrnet_w48-8ef0771d.pth')))

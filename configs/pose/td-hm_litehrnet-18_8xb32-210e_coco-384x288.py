@@ -1,0 +1,7 @@
+# Lite-HRNet-18 top-down heatmap, COCO 384x288: mmpose zoo AP 67.6.
+# mmpose's own zoo config with hrnet_mm's LiteHRNet in place of mmpose's (same weights, numbers).
+_base_ = ('mmpose::body_2d_keypoint/topdown_heatmap/coco/'
+          'td-hm_litehrnet-18_8xb32-210e_coco-384x288.py')
+custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(_delete_=True, type='hrnet_mm.LiteHRNet', arch='lite18', out_streams='first'))
