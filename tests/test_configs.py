@@ -83,7 +83,8 @@ def defaults(cls) -> dict:
 def build_ours(cfg_dict: dict):
     cfg = dict(cfg_dict)
     assert cfg['type'].startswith('hrnet_mm.'), cfg['type']
-    cfg['type'] = cfg['type'].split('.', 1)[1]
+    # Keep the scope prefix: with a bare 'HRNet', an mm default scope left active by another
+    # test would switch the lookup to that toolbox's HRNet.
     with torch.device('meta'):  # structure only: no memory, no time
         return MODELS.build(cfg)
 
