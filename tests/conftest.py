@@ -13,3 +13,14 @@ def coco_sample() -> str:
     if not osp.isdir(COCO_SAMPLE):
         pytest.skip(f'real sample data not found at {COCO_SAMPLE}')
     return COCO_SAMPLE
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mm_default_scope():
+    """Tests that call ``init_default_scope`` must not leak that scope into later tests
+    (HRNet built from an ``extra=`` dict follows the active scope's defaults)."""
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
