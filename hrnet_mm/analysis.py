@@ -13,8 +13,9 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-CONV_LINEAR_OPS = ('aten::_convolution', 'aten::addmm', 'aten::linear', 'aten::matmul',
-                   'aten::mm', 'aten::bmm')
+# Conv and nn.Linear only: matmuls are not layers (Lite-HRNet's traceable adaptive pooling is
+# two small matmuls while tracing, which the papers' counts do not include).
+CONV_LINEAR_OPS = ('aten::_convolution', 'aten::addmm', 'aten::linear')
 
 
 def count_params(model: nn.Module) -> int:
