@@ -1,0 +1,87 @@
+"""tools/benchmark.py: the quick run completes and reports every field; outputs agree.
+
+No timing assertions: the machine running the tests is shared and noisy.
+"""
+import importlib.util
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+TOOL = osp.join(REPO_ROOT, 'tools', 'benchmark.py')
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('benchmark_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_heatmap_targets_and_argmax_agree():
+    tool = _load_tool()
+    kpts = torch.tensor([[[40.0, 100.0, 2.0]] * 17])  # (x, y, visibility) in 192x256 pixels
+    kpts[0, 3] = torch.tensor([-50.0, 10.0, 2.0])       # outside the crop: weight 0
+    heatmaps, weight = tool.heatmap_targets(kpts)
+    assert heatmaps.shape == (1, 17, 64, 48)
+    assert weight[0, 3] == 0 and weight[0, 0] == 1
+    assert tool._argmax2d(heatmaps)[0, 0].tolist() == [10.0, 25.0]
+
+
+@pytest.mark.slow
+def test_quick_run(tmp_path):
+    proc = subprocess.run([sys.executable, TOOL, '--quick', '--out', str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert '[benchmark' in proc.stdout  # progress is shown
+    with open(tmp_path / 'benchmark.json') as f:
+        res = json.load(f)
+    for key in ('date', 'machine', 'versions', 'load', 'gemm_peak_gflops', 'models', 'targets',
+                'pose_accuracy', 'scaling'):
+        assert key in res, key
+    assert res['mode'] == 'quick'
+    assert res['machine']['cpu'] and res['machine']['logical_cores'] >= 1
+    assert res['versions']['torch'] == torch.__version__
+    assert set(res['models']) == {'pose_lite18', 'pose_w32', 'seg_w18', 'det_w32'}
+    for name, r in res['models'].items():
+        # same architecture, same weights
+        assert r['params']['theirs'] == r['params']['ours'] > 0, name
+        assert r['flops']['mmengine']['theirs'] > 0 and r['flops']['mmengine']['ours'] > 0
+        macs = r['flops']['conv_linear_macs']
+        if name == 'pose_lite18':  # the doubled fusion term is computed once
+            assert 0 < macs['ours'] < macs['theirs']
+        else:
+            assert macs['ours'] == macs['theirs'] > 0
+        fwd = r['forward']
+        for v in ('theirs', 'ours', 'ours_fast', 'ours_fast_bf16'):
+            assert fwd[v]['median_s'] > 0 and fwd[v]['speedup'] > 0, (name, v)
+        assert fwd['ours']['max_abs_diff'] <= 1e-5, name
+        assert fwd['ours_fast']['max_abs_diff'] <= 1e-4, name
+        rel = fwd['ours_fast_bf16']['max_abs_diff'] / fwd['ours_fast_bf16']['max_abs_output']
+        assert rel < 0.1, name
+    seg = res['models']['seg_w18']
+    assert seg['forward']['ours_fast']['labels_equal'] > 0.999
+    assert 0.9 < seg['fitted_classifier']['labels_equal_bf16'] <= 1
+    det = res['models']['det_w32']['detector']
+    assert det['ours']['detections'] == det['theirs']['detections']
+    assert det['ours']['max_abs_diff_scores'] <= 1e-4
+    w32 = res['models']['pose_w32']
+    for v in ('theirs', 'theirs_cp', 'ours', 'ours_cl', 'ours_memsave'):
+        assert w32['train'][v]['median_s'] > 0, v
+        assert w32['memory']['train'][v]['extra_mib'] > 0, v
+    # checkpointing must actually save memory
+    assert w32['memory']['train']['ours_memsave']['ratio'] < 0.8
+    assert 'error' in res['models']['pose_lite18']['train']['theirs_cp']  # mmpose's with_cp bug
+    assert res['pose_accuracy']['ours_fast']['within_1px'] == 1.0
+    assert any('extra_mib' in v.get('theirs', {}) for v in res['scaling'].values()
+               if isinstance(v, dict))
+    assert {t['target'] for t in res['targets']} >= {
+        'Lite-HRNet-18 fp32 forward vs mmpose', 'HRNet-W32 fp32 forward vs mmpose'}
+    md = (tmp_path / 'benchmark.md').read_text()
+    assert '| pose HRNet-W32 256x192 |' in md and 'Targets' in md
+    assert (tmp_path / 'benchmark_scaling.png').stat().st_size > 1000
