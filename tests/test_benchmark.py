@@ -66,7 +66,8 @@ def test_quick_run(tmp_path):
         assert rel < 0.1, name
     seg = res['models']['seg_w18']
     assert seg['forward']['ours_fast']['labels_equal'] > 0.999
-    assert 0.9 < seg['fitted_classifier']['labels_equal_bf16'] <= 1
+    assert 0.9 < seg['fitted_model']['labels_equal_bf16'] <= 1
+    assert seg['fitted_model']['labels_equal_fp32'] > 0.999
     det = res['models']['det_w32']['detector']
     assert det['ours']['detections'] == det['theirs']['detections']
     assert det['ours']['max_abs_diff_scores'] <= 1e-4

@@ -188,3 +188,20 @@ def test_memory_saving_replaces_inner_with_cp():
     sum(o.square().mean() for o in saving(x)).backward()
     for (n, p), q in zip(ref.named_parameters(), saving.parameters()):
         assert torch.equal(p.grad, q.grad), n
+
+
+@pytest.mark.parametrize('make', [lambda **kw: HRNet('w18_small_v1', **kw),
+                                  lambda **kw: LiteHRNet('lite18', **kw)], ids=['hrnet', 'lite'])
+def test_memory_saving_config_switch(make):
+    """``memory_saving=`` in the backbone config (Runner training): same keys, same gradients."""
+    torch.manual_seed(0)
+    ref = randomize_(make()).train()
+    saving = randomize_(make(memory_saving='module')).train()
+    assert list(saving.state_dict()) == list(ref.state_dict())
+    x = torch.rand(1, 3, 64, 48)
+    sum(o.square().mean() for o in ref(x)).backward()
+    sum(o.square().mean() for o in saving(x)).backward()
+    for (n, p), q in zip(ref.named_parameters(), saving.parameters()):
+        assert torch.equal(p.grad, q.grad), n
+    with pytest.raises(ValueError, match='memory_saving'):
+        make(memory_saving='all')

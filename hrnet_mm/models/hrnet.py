@@ -128,6 +128,10 @@ class HRNet(BaseModule):
         norm_cfg (dict): Norm layer config (``BN``, ``SyncBN``, ``GN`` ...).
         norm_eval (bool, optional): Keep norm layers in eval mode during training.
         with_cp (bool): Checkpoint residual units to save activation memory.
+        memory_saving (str, optional): ``'module'`` or ``'unit'``: activation checkpointing
+            with outputs, gradients and batch-norm statistics identical to the plain model
+            (:func:`hrnet_mm.fast.enable_memory_saving`; ``'module'`` also recomputes the
+            exchange units and saves the most). Replaces ``with_cp``. None: off.
         zero_init_residual (bool): Zero the last norm of each residual unit at init.
         frozen_stages (int): Freeze the stem (0), stage 1 and transition 1 (1), ... up to
             stage 4 (4); -1 freezes nothing.
@@ -161,6 +165,7 @@ class HRNet(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  norm_eval: Optional[bool] = None,
                  with_cp: bool = False,
+                 memory_saving: Optional[str] = None,
                  zero_init_residual: bool = False,
                  frozen_stages: int = -1,
                  multiscale_output: Optional[bool] = None,
@@ -250,6 +255,13 @@ class HRNet(BaseModule):
         self._freeze_stages()
         if zero_init_residual:
             self._zero_init_residual()
+        if memory_saving not in (None, 'module', 'unit'):
+            raise ValueError(f"HRNet: memory_saving must be None, 'module' or 'unit', got "
+                             f'{memory_saving!r}')
+        self.memory_saving = memory_saving
+        if memory_saving is not None:
+            from ..fast import enable_memory_saving  # fast imports this module
+            enable_memory_saving(self, memory_saving)
 
     @property
     def norm1(self) -> nn.Module:

@@ -465,6 +465,9 @@ class LiteHRNet(BaseModule):
         norm_eval (bool): Keep norm layers in eval mode (frozen statistics) during training.
         with_cp (bool): Recompute blocks in backward to save activation memory; same outputs
             and gradients.
+        memory_saving (str, optional): ``'module'`` or ``'unit'``: activation checkpointing
+            with outputs, gradients and batch-norm statistics identical to the plain model
+            (:func:`hrnet_mm.fast.enable_memory_saving`). Replaces ``with_cp``. None: off.
         frozen_stages (int): Freeze (no gradient, eval mode) the stem (0) and stages 1 to
             ``frozen_stages`` with their transitions; -1 freezes nothing. The iterative head
             is never frozen.
@@ -504,6 +507,7 @@ class LiteHRNet(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 memory_saving: Optional[str] = None,
                  frozen_stages: int = -1,
                  out_streams: Optional[str] = None,
                  fuse: str = 'official',
@@ -560,6 +564,13 @@ class LiteHRNet(BaseModule):
         self.out_channels: Tuple[int, ...] = tuple(self.arch.out_channels[:num_out])
         self.out_strides: Tuple[int, ...] = tuple(4 * 2**k for k in range(num_out))
         self._freeze_stages()
+        if memory_saving not in (None, 'module', 'unit'):
+            raise ValueError(f"LiteHRNet: memory_saving must be None, 'module' or 'unit', got "
+                             f'{memory_saving!r}')
+        self.memory_saving = memory_saving
+        if memory_saving is not None:
+            from ..fast import enable_memory_saving  # fast imports this package's modules
+            enable_memory_saving(self, memory_saving)
 
     def _make_transition(self, pre: List[int], cur: List[int]) -> nn.ModuleList:
         """Depthwise-separable 3x3 for a width change, stride-2 ones to open new streams."""
