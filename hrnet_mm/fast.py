@@ -439,3 +439,14 @@ def enable_memory_saving(model: nn.Module, granularity: str = 'module') -> nn.Mo
     if count == 0:
         raise ValueError(f'{type(model).__name__} has no module that supports checkpointing')
     return model
+
+
+def apply_memory_saving(model: nn.Module, memory_saving: Optional[str], owner: str) -> None:
+    """The backbones' ``memory_saving=`` argument: None (off), ``'module'`` or ``'unit'``
+    (:func:`enable_memory_saving`); a bad value raises ``ValueError`` naming ``owner``."""
+    if memory_saving is None:
+        return
+    if memory_saving not in MEMORY_SAVING_GRANULARITIES:
+        raise ValueError(f'{owner}: memory_saving must be None or one of '
+                         f'{MEMORY_SAVING_GRANULARITIES}, got {memory_saving!r}')
+    enable_memory_saving(model, memory_saving)

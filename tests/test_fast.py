@@ -115,18 +115,16 @@ def test_optimize_compiled_matches():
         assert max_abs_diff(model(x), optimize(model, compile=True)(x)) <= 1e-4
 
 
-def test_memory_saving_same_gradients():
-    torch.manual_seed(0)
-    ref = randomize_(HRNet('w18_small_v1')).train()
-    saving = enable_memory_saving(randomize_(HRNet('w18_small_v1')).train())
-    x = torch.rand(2, 3, 64, 48)
-    loss_ref = sum(o.square().mean() for o in ref(x))
-    loss_sav = sum(o.square().mean() for o in saving(x))
-    loss_ref.backward()
-    loss_sav.backward()
-    assert torch.equal(loss_ref, loss_sav)
+def _step_both(ref: nn.Module, saving: nn.Module, x: torch.Tensor, steps: int = 1) -> None:
+    """Forward + backward both models ``steps`` times: equal losses, then equal gradients."""
+    for _ in range(steps):
+        loss_ref = sum(o.square().mean() for o in ref(x))
+        loss_sav = sum(o.square().mean() for o in saving(x))
+        loss_ref.backward()
+        loss_sav.backward()
+        assert torch.equal(loss_ref, loss_sav)
     for (n, p), q in zip(ref.named_parameters(), saving.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, msg=n)
+        assert torch.equal(p.grad, q.grad), n
 
 
 @pytest.mark.parametrize('make', [lambda: HRNet('w18_small_v2'), lambda: LiteHRNet('lite18'),
@@ -140,14 +138,7 @@ def test_memory_saving_identical(make, granularity):
     saving = enable_memory_saving(copy.deepcopy(ref), granularity)
     assert list(saving.state_dict()) == list(ref.state_dict())
     x = torch.rand(2, 3, 64, 64)
-    for _ in range(2):
-        loss_ref = sum(o.square().mean() for o in ref(x))
-        loss_sav = sum(o.square().mean() for o in saving(x))
-        loss_ref.backward()
-        loss_sav.backward()
-        assert torch.equal(loss_ref, loss_sav)
-    for (n, p), q in zip(ref.named_parameters(), saving.parameters()):
-        assert torch.equal(p.grad, q.grad), n
+    _step_both(ref, saving, x, steps=2)
     for (n, a), b in zip(ref.named_buffers(), saving.buffers()):
         assert torch.equal(a, b), n
     ref.eval()
@@ -183,11 +174,7 @@ def test_memory_saving_replaces_inner_with_cp():
     saving = enable_memory_saving(randomize_(HRNet('w18_small_v1', with_cp=True)).train())
     assert not any(m.with_cp for m in saving.stage2.modules()
                    if isinstance(getattr(m, 'with_cp', None), bool))
-    x = torch.rand(1, 3, 64, 48)
-    sum(o.square().mean() for o in ref(x)).backward()
-    sum(o.square().mean() for o in saving(x)).backward()
-    for (n, p), q in zip(ref.named_parameters(), saving.parameters()):
-        assert torch.equal(p.grad, q.grad), n
+    _step_both(ref, saving, torch.rand(1, 3, 64, 48))
 
 
 @pytest.mark.parametrize('make', [lambda **kw: HRNet('w18_small_v1', **kw),
@@ -198,10 +185,6 @@ def test_memory_saving_config_switch(make):
     ref = randomize_(make()).train()
     saving = randomize_(make(memory_saving='module')).train()
     assert list(saving.state_dict()) == list(ref.state_dict())
-    x = torch.rand(1, 3, 64, 48)
-    sum(o.square().mean() for o in ref(x)).backward()
-    sum(o.square().mean() for o in saving(x)).backward()
-    for (n, p), q in zip(ref.named_parameters(), saving.parameters()):
-        assert torch.equal(p.grad, q.grad), n
+    _step_both(ref, saving, torch.rand(1, 3, 64, 48))
     with pytest.raises(ValueError, match='memory_saving'):
         make(memory_saving='all')

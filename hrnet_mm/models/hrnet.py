@@ -255,13 +255,9 @@ class HRNet(BaseModule):
         self._freeze_stages()
         if zero_init_residual:
             self._zero_init_residual()
-        if memory_saving not in (None, 'module', 'unit'):
-            raise ValueError(f"HRNet: memory_saving must be None, 'module' or 'unit', got "
-                             f'{memory_saving!r}')
         self.memory_saving = memory_saving
-        if memory_saving is not None:
-            from ..fast import enable_memory_saving  # fast imports this module
-            enable_memory_saving(self, memory_saving)
+        from ..fast import apply_memory_saving  # hrnet_mm.fast imports this module
+        apply_memory_saving(self, memory_saving, 'HRNet')
 
     @property
     def norm1(self) -> nn.Module:

@@ -564,13 +564,9 @@ class LiteHRNet(BaseModule):
         self.out_channels: Tuple[int, ...] = tuple(self.arch.out_channels[:num_out])
         self.out_strides: Tuple[int, ...] = tuple(4 * 2**k for k in range(num_out))
         self._freeze_stages()
-        if memory_saving not in (None, 'module', 'unit'):
-            raise ValueError(f"LiteHRNet: memory_saving must be None, 'module' or 'unit', got "
-                             f'{memory_saving!r}')
         self.memory_saving = memory_saving
-        if memory_saving is not None:
-            from ..fast import enable_memory_saving  # fast imports this package's modules
-            enable_memory_saving(self, memory_saving)
+        from ..fast import apply_memory_saving  # hrnet_mm.fast imports this module
+        apply_memory_saving(self, memory_saving, 'LiteHRNet')
 
     def _make_transition(self, pre: List[int], cur: List[int]) -> nn.ModuleList:
         """Depthwise-separable 3x3 for a width change, stride-2 ones to open new streams."""
