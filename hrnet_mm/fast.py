@@ -51,13 +51,10 @@ def _is_foldable_bn(m: nn.Module) -> bool:
             and m.running_mean is not None)
 
 
-def _fold_mmcv_conv_module(module: nn.Module) -> int:
-    """mmcv's ``ConvModule`` (toolbox heads, mm backbones): conv, then ``norm_name``."""
-    order = tuple(getattr(module, 'order', ('conv', 'norm', 'act')))
-    conv = getattr(module, 'conv', None)
-    norm_name = getattr(module, 'norm_name', None)
-    if (not isinstance(conv, nn.Conv2d) or not isinstance(norm_name, str)
-            or order.index('norm') != order.index('conv') + 1):
+def _fold_named(module: nn.Module, conv: Optional[nn.Module], norm_name: Optional[str]) -> int:
+    """Fold ``module.<norm_name>`` into ``conv`` and replace it with ``nn.Identity`` when both
+    exist and the norm is foldable; returns the number folded (0 or 1)."""
+    if not isinstance(conv, nn.Conv2d) or not isinstance(norm_name, str):
         return 0
     bn = getattr(module, norm_name, None)
     if not _is_foldable_bn(bn):
@@ -65,6 +62,14 @@ def _fold_mmcv_conv_module(module: nn.Module) -> int:
     fold_conv_bn(conv, bn)
     setattr(module, norm_name, nn.Identity())
     return 1
+
+
+def _fold_mmcv_conv_module(module: nn.Module) -> int:
+    """mmcv's ``ConvModule`` (toolbox heads, mm backbones): conv, then ``norm_name``."""
+    order = tuple(getattr(module, 'order', ('conv', 'norm', 'act')))
+    if order.index('norm') != order.index('conv') + 1:
+        return 0
+    return _fold_named(module, getattr(module, 'conv', None), getattr(module, 'norm_name', None))
 
 
 def fold_batch_norms(model: nn.Module) -> int:
@@ -86,15 +91,8 @@ def fold_batch_norms(model: nn.Module) -> int:
                     folded += 1
         elif hasattr(module, 'norm1_name'):  # residual units and the HRNet stem
             for k in (1, 2, 3):
-                conv = getattr(module, f'conv{k}', None)
-                norm_name = getattr(module, f'norm{k}_name', None)
-                if conv is None or norm_name is None:
-                    continue
-                bn = getattr(module, norm_name)
-                if _is_foldable_bn(bn):
-                    fold_conv_bn(conv, bn)
-                    setattr(module, norm_name, nn.Identity())
-                    folded += 1
+                folded += _fold_named(module, getattr(module, f'conv{k}', None),
+                                      getattr(module, f'norm{k}_name', None))
         elif hasattr(module, 'norm_name') and hasattr(module, 'conv'):
             folded += _fold_mmcv_conv_module(module)
     return folded
@@ -375,10 +373,16 @@ def _checkpointed_forward(self: nn.Module, *args):
     return cp.checkpoint(run, *args, use_reentrant=False)
 
 
+def set_with_cp(model: nn.Module, value: bool) -> int:
+    """Set every mm-style ``with_cp`` switch in ``model``; returns how many there are."""
+    switches = [m for m in model.modules() if isinstance(getattr(m, 'with_cp', None), bool)]
+    for m in switches:
+        m.with_cp = value
+    return len(switches)
+
+
 def _checkpoint(module: nn.Module) -> None:
-    for m in module.modules():  # checkpointed from outside: no nested recomputation
-        if isinstance(getattr(m, 'with_cp', None), bool):
-            m.with_cp = False
+    set_with_cp(module, False)  # checkpointed from outside: no nested recomputation
     module.forward = types.MethodType(_checkpointed_forward, module)
 
 
@@ -430,12 +434,7 @@ def enable_memory_saving(model: nn.Module, granularity: str = 'module') -> nn.Mo
     segments = _segments(model, granularity)
     for m in segments:
         _checkpoint(m)
-    count = len(segments)
-    if count == 0:  # foreign models: their own switches
-        for m in model.modules():
-            if hasattr(m, 'with_cp') and isinstance(getattr(m, 'with_cp'), bool):
-                m.with_cp = True
-                count += 1
+    count = len(segments) or set_with_cp(model, True)  # foreign models: their own switches
     if count == 0:
         raise ValueError(f'{type(model).__name__} has no module that supports checkpointing')
     return model

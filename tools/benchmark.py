@@ -375,16 +375,14 @@ class TrainStep:
 
 def train_models(theirs: nn.Module, ours: nn.Module, names: Sequence[str]) -> Dict[str, tuple]:
     """name -> (model, channels_last) for the training variants (copies; theirs keep theirs)."""
-    from hrnet_mm.fast import enable_memory_saving
+    from hrnet_mm.fast import enable_memory_saving, set_with_cp
     out = {}
     for name in names:
         if name == 'theirs':
             out[name] = (copy.deepcopy(theirs), False)
         elif name == 'theirs_cp':  # the toolbox's own memory saving (with_cp everywhere)
             m = copy.deepcopy(theirs)
-            for mod in m.modules():
-                if isinstance(getattr(mod, 'with_cp', None), bool):
-                    mod.with_cp = True
+            set_with_cp(m, True)
             out[name] = (m, False)
         elif name == 'ours':
             out[name] = (copy.deepcopy(ours), False)
