@@ -1,18 +1,4 @@
 # Mask R-CNN on HRNetV2p-W18, COCO 1x: mmdet zoo box AP 37.7, mask AP 34.2.
-# mmdet's zoo config with hrnet_mm's HRNet (mmdet's nearest upsampling, frozen BN statistics)
-# and HRNetV2pNeck in place of HRFPN (same arguments, same numbers).
-_base_ = 'mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py'
-custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='hrnet_mm.HRNet',
-        arch='w18',
-        norm_eval=True,
-        upsample=dict(mode='nearest'),
-        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://msra/hrnetv2_w18')),
-    neck=dict(
-        _delete_=True,
-        type='hrnet_mm.HRNetV2pNeck',
-        in_channels=[18, 36, 72, 144],
-        out_channels=256))
+# mmdet's zoo config with hrnet_mm's HRNetV2p-W18 backbone + neck (_base_/hrnetv2p-w18.py).
+_base_ = ['mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py', './_base_/hrnetv2p-w18.py']
+model = _base_.pop('backbone_neck')
