@@ -1,18 +1,8 @@
 # FCN on HRNetV2-W18-small (v2), Cityscapes 512x1024, 80k iterations: mmseg zoo mIoU 75.31.
-# mmseg's zoo config with hrnet_mm's HRNet (mmseg's bilinear exchange-unit upsampling). The
-# FCNHead's 'resize_concat' input transform becomes hrnet_mm's HRNetV2Neck, so the head takes the
-# 270 concatenated channels: the same layers and numbers as the zoo model.
-_base_ = 'mmseg::hrnet/fcn_hr18s_4xb2-80k_cityscapes-512x1024.py'
-custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
-model = dict(
-    pretrained=None,  # moved to backbone.init_cfg, as mmseg's HRNet does with it
-    backbone=dict(
-        _delete_=True,
-        type='hrnet_mm.HRNet',
-        arch='w18_small_v2',
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
-        norm_eval=False,
-        upsample=dict(mode='bilinear', align_corners=False, scale_first=True),
-        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://msra/hrnetv2_w18_small')),
-    neck=dict(type='hrnet_mm.HRNetV2Neck', in_channels=[18, 36, 72, 144]),
-    decode_head=dict(in_channels=270, in_index=0, input_transform=None))
+# mmseg's zoo config with hrnet_mm's HRNetV2-W18-small (v2) backbone + HRNetV2Neck
+# (_base_/hrnetv2-w18s.py);
+# the FCN head takes the 270 concatenated channels: the same layers and numbers as the zoo model.
+_base_ = ['mmseg::hrnet/fcn_hr18s_4xb2-80k_cityscapes-512x1024.py', './_base_/hrnetv2-w18s.py']
+model = _base_.pop('backbone_neck')
+model.decode_head = dict(
+    in_channels=sum(model.neck.in_channels), in_index=0, input_transform=None)

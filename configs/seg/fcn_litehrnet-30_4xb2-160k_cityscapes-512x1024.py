@@ -4,15 +4,8 @@
 # returning all four streams of its iterative head (40, 40, 80, 160 channels), concatenated at
 # 1/4 by HRNetV2Neck (320 channels) for the FCN head. Trained from scratch (no ImageNet
 # Lite-HRNet weights are published), hence the longest zoo schedule, 160k.
-_base_ = 'mmseg::hrnet/fcn_hr18_4xb2-160k_cityscapes-512x1024.py'
-custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
-model = dict(
-    pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='hrnet_mm.LiteHRNet',
-        arch='lite30',
-        out_streams='all',
-        norm_cfg=dict(type='SyncBN', requires_grad=True)),
-    neck=dict(type='hrnet_mm.HRNetV2Neck', in_channels=[40, 40, 80, 160]),
-    decode_head=dict(in_channels=320, channels=320, in_index=0, input_transform=None))
+_base_ = ['mmseg::hrnet/fcn_hr18_4xb2-160k_cityscapes-512x1024.py', './_base_/litehrnet-30.py']
+model = _base_.pop('backbone_neck')
+model.decode_head = dict(  # the head as wide as its input
+    in_channels=sum(model.neck.in_channels), channels=sum(model.neck.in_channels), in_index=0,
+    input_transform=None)
