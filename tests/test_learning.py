@@ -51,11 +51,7 @@ def test_quickstart_pose_fits_the_sample(tmp_path, coco_sample):
 
 @pytest.mark.slow
 def test_seg_fits_the_sample(tmp_path, coco_sample):
-    sys.path.insert(0, TOOLS)
-    try:
-        from make_tiny_dataset import write_tiny_datasets
-    finally:
-        sys.path.remove(TOOLS)
+    from hrnet_mm.apis import write_tiny_datasets
     roots = write_tiny_datasets(str(tmp_path), coco_sample)
     root = roots['cityscapes'] + '/'
     wd = tmp_path / 'seg'

@@ -37,16 +37,14 @@ MASK_CFG = osp.join(CONFIGS, 'det', 'mask-rcnn_hrnetv2p-w18-1x_coco.py')
 for _module in ('mmpose.models', 'mmseg.models', 'mmdet.models'):
     pytest.importorskip(_module)
 
+from hrnet_mm.apis import register_toolbox, write_tiny_datasets  # noqa: E402
+
 
 def _load_tool(name):
     spec = importlib.util.spec_from_file_location(f'hrnet_mm_tools_{name}',
                                                   osp.join(TOOLS, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, TOOLS)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(TOOLS)
+    spec.loader.exec_module(module)  # a thin command line over hrnet_mm.apis
     return module
 
 
@@ -128,7 +126,7 @@ def last_metrics(work_dir, key: str) -> dict:
 def tiny(tmp_path_factory):
     """A folder with data/coco and data/cityscapes (the real sample when it is there)."""
     root = tmp_path_factory.mktemp('tiny')
-    roots = _load_tool('make_tiny_dataset').write_tiny_datasets(str(root))
+    roots = write_tiny_datasets(str(root))
     print(f'tiny sets from {roots["source"]} images in {root}')
     return root
 
@@ -280,10 +278,9 @@ def test_resume_and_work_dir_flags():
 
 
 def test_unknown_toolbox_is_refused():
-    train = _load_tool('train')
     from mmengine.config import Config
     with pytest.raises(ValueError, match='default_scope must be one of'):
-        train.register_toolbox(Config(dict(default_scope='mmpretrain')))
+        register_toolbox(Config(dict(default_scope='mmpretrain')))
 
 
 def test_safe_load_allows_only_history_buffer_methods():

@@ -15,22 +15,17 @@ and segmentation decoding stay outside. Exit status 1 with one line on stderr wh
 checkpoint does not fit or the exported graph does not reproduce PyTorch (max abs diff > atol).
 """
 import argparse
-import os.path as osp
 import sys
 from typing import Optional, Sequence, Tuple
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, REPO_ROOT)
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-from hrnet_mm.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from hrnet_mm.export import (DEFAULT_ATOL, DEFAULT_OPSET, DYNAMIC_AXES,  # noqa: E402
+from hrnet_mm.checkpoint import CheckpointError, load_checkpoint
+from hrnet_mm.export import (DEFAULT_ATOL, DEFAULT_OPSET, DYNAMIC_AXES,
                              ExportError, build_model, export_onnx)
-from hrnet_mm.guards import NonFiniteError  # noqa: E402
-from hrnet_mm.models import ARCH_PRESETS, HRNet, HRNetV2Neck, HRNetV2pNeck, LiteHRNet  # noqa
-from hrnet_mm.models.lite_arch import LITE_ARCH_PRESETS  # noqa: E402
+from hrnet_mm.guards import NonFiniteError
+from hrnet_mm.models import ARCH_PRESETS, HRNet, HRNetV2Neck, HRNetV2pNeck, LiteHRNet
+from hrnet_mm.models.lite_arch import LITE_ARCH_PRESETS
 
 UPSAMPLE = {'nearest': 'nearest', 'bilinear': dict(mode='bilinear', align_corners=False),
             'mmseg': dict(mode='bilinear', align_corners=False, scale_first=True)}

@@ -17,43 +17,15 @@ About 3 minutes on 2 CPU cores. ``--epochs`` shortens or lengthens the run.
 import argparse
 import json
 import os.path as osp
-import sys
 import time
 from typing import Optional, Sequence
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # the helpers live in tools/train.py
+from hrnet_mm.apis import (CONFIGS_DIR, DEFAULT_SOURCE, REPO_ROOT, build_runner, load_config,
+                           person_boxes, point_data_at, register_toolbox, run_demo,
+                           write_tiny_datasets)
+from hrnet_mm.utils import allow_mm_checkpoint_globals
 
-from demo import run_demo  # noqa: E402
-from make_tiny_dataset import DEFAULT_SOURCE, write_tiny_datasets  # noqa: E402
-from train import REPO_ROOT, build_runner, load_config, register_toolbox  # noqa: E402
-
-from hrnet_mm.utils import allow_mm_checkpoint_globals  # noqa: E402
-
-CONFIG = osp.join(REPO_ROOT, 'configs', 'pose',
-                  'td-hm_hrnet-w18-small_1xb16-40e_coco-sample-128x96.py')
-
-
-def point_data_at(cfg, coco_root: str) -> None:
-    """Point the config's loaders and evaluators at the tiny COCO set in ``coco_root``."""
-    root = coco_root.rstrip('/') + '/'
-    ann = root + 'annotations/person_keypoints_val2017.json'
-    train_set = cfg.train_dataloader.dataset
-    (train_set.dataset if 'times' in train_set else train_set).data_root = root
-    for split in ('val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = root
-        cfg[f'{split}_evaluator'].ann_file = ann
-
-
-def person_boxes(coco_root: str):
-    """{image file: [x1, y1, x2, y2] of each annotated person with keypoints}."""
-    with open(osp.join(coco_root, 'annotations', 'person_keypoints_val2017.json')) as f:
-        coco = json.load(f)
-    boxes = {img['id']: (img['file_name'], []) for img in coco['images']}
-    for ann in coco['annotations']:
-        if ann.get('num_keypoints', 0) > 0:
-            x, y, w, h = ann['bbox']
-            boxes[ann['image_id']][1].append([x, y, x + w, y + h])
-    return dict(boxes.values())
+CONFIG = osp.join(CONFIGS_DIR, 'pose', 'td-hm_hrnet-w18-small_1xb16-40e_coco-sample-128x96.py')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

@@ -10,15 +10,11 @@ Checkpoints the Runner wrote (with numpy and mmengine objects in their meta) loa
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Optional, Sequence
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # the helpers live in tools/train.py
-
-from train import (add_common_args, build_runner, load_config,  # noqa: E402
-                   register_toolbox, set_work_dir, setup_launcher)
-
-from hrnet_mm.utils import allow_mm_checkpoint_globals  # noqa: E402
+from hrnet_mm.apis import (add_common_args, build_runner, enable_visualization, load_config,
+                           register_toolbox, set_work_dir, setup_launcher)
+from hrnet_mm.utils import allow_mm_checkpoint_globals
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -32,25 +28,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def enable_visualization(cfg, scope: str, show_dir: str, interval: int = 1) -> None:
-    """Turn on the toolbox's visualization hook, writing pictures under ``show_dir``.
-
-    The three hooks spell it differently: mmpose ``enable``/``out_dir``, mmseg ``draw`` plus the
-    visualizer's ``save_dir``, mmdet ``draw``/``test_out_dir``.
-    """
-    hook = cfg.default_hooks.get('visualization')
-    if hook is None:
-        raise SystemExit(f'--show-dir: {cfg.filename} has no default_hooks.visualization')
-    hook['interval'] = interval
-    if scope == 'mmpose':
-        hook.update(enable=True, out_dir=show_dir)
-    elif scope == 'mmseg':
-        hook['draw'] = True
-        cfg.visualizer['save_dir'] = show_dir
-    else:
-        hook.update(draw=True, test_out_dir=show_dir)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

@@ -111,6 +111,8 @@ class _ResidualUnit(nn.Module):
     """Shared forward of the residual units: ``relu(body(x) + shortcut(x))``, optionally
     recomputed in backward (``with_cp``) to save activation memory."""
 
+    checkpoint_segment = ('module', 'unit')  # memory saving: see models/checkpointing.py
+
     expansion = 1
 
     def __init__(self, with_cp: bool):

@@ -13,6 +13,7 @@ from mmengine.model import BaseModule
 from ..registry import MODELS
 from .arch import HRNetArch, StageSpec, resolve_arch
 from .blocks import BLOCKS, build_norm, check_norm_cfg, conv_norm, is_norm, make_res_layer
+from .checkpointing import apply_memory_saving
 from .resample import Upsample
 from .validation import check_flag, check_input
 
@@ -58,6 +59,8 @@ class HRModule(nn.Module):
         upsample (Upsample): Upsampling used in the exchange unit.
         with_cp (bool): Checkpoint each residual unit.
     """
+
+    checkpoint_segment = ('module',)  # memory saving: see models/checkpointing.py
 
     def __init__(self, in_channels: Sequence[int], spec: StageSpec, num_outputs: int,
                  norm_cfg: dict, upsample: Upsample, with_cp: bool = False):
@@ -130,8 +133,8 @@ class HRNet(BaseModule):
         with_cp (bool): Checkpoint residual units to save activation memory.
         memory_saving (str, optional): ``'module'`` or ``'unit'``: activation checkpointing
             with outputs, gradients and batch-norm statistics identical to the plain model
-            (:func:`hrnet_mm.fast.enable_memory_saving`; ``'module'`` also recomputes the
-            exchange units and saves the most). Replaces ``with_cp``. None: off.
+            (:func:`hrnet_mm.models.checkpointing.enable_memory_saving`; ``'module'`` also
+            recomputes the exchange units and saves the most). Replaces ``with_cp``. None: off.
         zero_init_residual (bool): Zero the last norm of each residual unit at init.
         frozen_stages (int): Freeze the stem (0), stage 1 and transition 1 (1), ... up to
             stage 4 (4); -1 freezes nothing.
@@ -256,7 +259,6 @@ class HRNet(BaseModule):
         if zero_init_residual:
             self._zero_init_residual()
         self.memory_saving = memory_saving
-        from ..fast import apply_memory_saving  # hrnet_mm.fast imports this module
         apply_memory_saving(self, memory_saving, 'HRNet')
 
     @property

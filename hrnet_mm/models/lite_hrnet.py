@@ -33,6 +33,7 @@ from mmengine.model import BaseModule
 
 from ..registry import MODELS
 from .blocks import ConvModule, build_norm, check_norm_cfg, is_norm
+from .checkpointing import apply_memory_saving
 from .lite_arch import LiteHRNetArch, resolve_lite_arch
 from .validation import check_flag, check_input
 
@@ -205,6 +206,8 @@ class ConditionalChannelWeighting(nn.Module):
         with_cp (bool): Recompute the block in backward to save memory.
     """
 
+    checkpoint_segment = ('unit',)  # memory saving: see models/checkpointing.py
+
     def __init__(self, in_channels: Sequence[int], reduce_ratio: int, norm_cfg: dict,
                  with_cp: bool = False):
         super().__init__()
@@ -237,6 +240,8 @@ class ShuffleUnit(nn.Module):
         with_cp (bool): Recompute the unit in backward to save memory.
     """
 
+    checkpoint_segment = ('unit',)  # memory saving: see models/checkpointing.py
+
     def __init__(self, channels: int, norm_cfg: dict, with_cp: bool = False):
         super().__init__()
         self.with_cp = with_cp
@@ -265,6 +270,8 @@ class Stem(nn.Module):
         norm_cfg (dict): Norm config.
         with_cp (bool): Recompute the stem in backward to save memory.
     """
+
+    checkpoint_segment = ('module', 'unit')  # memory saving: see models/checkpointing.py
 
     def __init__(self, in_channels: int, stem_channels: int, out_channels: int,
                  expand_ratio: float, norm_cfg: dict, with_cp: bool = False):
@@ -317,6 +324,8 @@ class LiteHRModule(nn.Module):
         norm_cfg (dict): Norm config.
         with_cp (bool): Recompute blocks in backward to save memory.
     """
+
+    checkpoint_segment = ('module',)  # memory saving: see models/checkpointing.py
 
     def __init__(self, num_branches: int, num_blocks: int, in_channels: Sequence[int],
                  reduce_ratio: int, module_type: str, with_fuse: bool = True,
@@ -467,7 +476,8 @@ class LiteHRNet(BaseModule):
             and gradients.
         memory_saving (str, optional): ``'module'`` or ``'unit'``: activation checkpointing
             with outputs, gradients and batch-norm statistics identical to the plain model
-            (:func:`hrnet_mm.fast.enable_memory_saving`). Replaces ``with_cp``. None: off.
+            (:func:`hrnet_mm.models.checkpointing.enable_memory_saving`). Replaces ``with_cp``.
+            None: off.
         frozen_stages (int): Freeze (no gradient, eval mode) the stem (0) and stages 1 to
             ``frozen_stages`` with their transitions; -1 freezes nothing. The iterative head
             is never frozen.
@@ -565,7 +575,6 @@ class LiteHRNet(BaseModule):
         self.out_strides: Tuple[int, ...] = tuple(4 * 2**k for k in range(num_out))
         self._freeze_stages()
         self.memory_saving = memory_saving
-        from ..fast import apply_memory_saving  # hrnet_mm.fast imports this module
         apply_memory_saving(self, memory_saving, 'LiteHRNet')
 
     def _make_transition(self, pre: List[int], cur: List[int]) -> nn.ModuleList:

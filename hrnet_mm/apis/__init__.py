@@ -1,0 +1,37 @@
+"""Toolbox glue the command lines in ``tools/`` are made of, for your own scripts too.
+
+* :mod:`.config`: :func:`load_config`, :func:`register_toolbox` (the toolbox a config's
+  ``default_scope`` names, plus hrnet_mm), the torchvision stand-in for mmpose;
+* :mod:`.runner`: :func:`setup_launcher` (gloo on machines without CUDA), :func:`set_work_dir`,
+  :func:`build_runner`, the train/test flags (:func:`add_common_args`,
+  :func:`merge_train_args`, :func:`enable_visualization`);
+* :mod:`.inference`: :func:`run_demo` (predict on an image and draw it);
+* :mod:`.tiny_data`: :func:`write_tiny_datasets` (4-image COCO / Cityscapes sets from the real
+  sample), :func:`person_boxes`, :func:`point_data_at`.
+
+Example::
+
+    from hrnet_mm.apis import build_runner, load_config, register_toolbox
+    cfg = load_config('configs/seg/fcn_hr18_4xb2-40k_cityscapes-512x1024.py',
+                      {'train_cfg.max_iters': 10})
+    register_toolbox(cfg)
+    cfg.work_dir = 'work_dirs/try'
+    build_runner(cfg).train()
+
+Layering: this package may import :mod:`hrnet_mm.models`, :mod:`hrnet_mm.fast`,
+:mod:`hrnet_mm.export` and :mod:`hrnet_mm.checkpoint`; none of those imports it
+(``docs/design.md``).
+"""
+from .config import (CONFIGS_DIR, REPO_ROOT, TOOLBOXES, load_config, mmpose_without_torchvision,
+                     register_toolbox)
+from .inference import run_demo
+from .runner import (add_common_args, build_runner, enable_visualization, merge_train_args,
+                     set_work_dir, setup_launcher)
+from .tiny_data import DEFAULT_SOURCE, person_boxes, point_data_at, write_tiny_datasets
+
+__all__ = [
+    'CONFIGS_DIR', 'DEFAULT_SOURCE', 'REPO_ROOT', 'TOOLBOXES', 'add_common_args', 'build_runner',
+    'enable_visualization', 'load_config', 'merge_train_args', 'mmpose_without_torchvision',
+    'person_boxes', 'point_data_at', 'register_toolbox', 'run_demo', 'set_work_dir',
+    'setup_launcher', 'write_tiny_datasets'
+]
