@@ -1,0 +1,16 @@
+# HRNetV2-W18 top-down heatmap, AFLW 256x256: mmpose zoo NME 1.41 (full); TPAMI 1.57.
+# mmpose's own zoo config with hrnet_mm's HRNet (all four streams) and HRNetV2Neck (the
+# streams upsampled to 1/4 and concatenated) in place of mmpose's HRNet and
+# FeatureMapProcessor(concat=True): same weights, same numbers.
+_base_ = ('mmpose::face_2d_keypoint/topdown_heatmap/aflw/'
+          'td-hm_hrnetv2-w18_8xb64-60e_aflw-256x256.py')
+custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='hrnet_mm.HRNet',
+        arch='w18',
+        multiscale_output=True,
+        upsample=dict(mode='bilinear', align_corners=False),
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://msra/hrnetv2_w18')),
+    neck=dict(_delete_=True, type='hrnet_mm.HRNetV2Neck', in_channels=[18, 36, 72, 144]))
