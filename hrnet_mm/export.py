@@ -1,5 +1,5 @@
-"""ONNX export of hrnet_mm backbones, necks and whole pose / segmentation models, verified
-against PyTorch with onnxruntime before the file is written.
+"""ONNX and OpenVINO IR export of hrnet_mm backbones, necks and whole pose / segmentation
+models, verified against PyTorch (with onnxruntime / OpenVINO) before the files are written.
 
 The TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``) is used: torch 2.9+
 defaults to the ``torch.export``-based one, which needs ``onnxscript`` (not a dependency of the
@@ -64,6 +64,8 @@ class ExportResult:
         export_seconds (float): Time spent tracing and converting.
         tracer_warnings (list[str]): Distinct TracerWarnings of the trace (values the trace
             treats as constants); harmless when verification at other sizes passed.
+        weights_path (str, optional): OpenVINO IR only: the ``.bin`` beside ``path`` (the
+            ``.xml``).
     """
     path: str
     opset: int
@@ -73,6 +75,7 @@ class ExportResult:
     max_abs_diff: Dict[Shape, float] = field(default_factory=dict)
     export_seconds: float = 0.0
     tracer_warnings: List[str] = field(default_factory=list)
+    weights_path: Optional[str] = None
 
 
 class BackboneWithNeck(nn.Module):
@@ -433,6 +436,156 @@ def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, input_nam
     return tracer
 
 
+# --------------------------------------------------------------------------- OpenVINO IR
+
+def _openvino():
+    try:
+        import openvino
+    except ImportError as e:
+        raise ImportError('OpenVINO IR export needs openvino: pip install openvino '
+                          '(or bash tools/setup_env.sh)') from e
+    return openvino
+
+
+def verify_openvino(path: str, model: nn.Module, shapes: Sequence[Shape], *,
+                    atol: float = DEFAULT_ATOL, seed: int = 0,
+                    num_threads: Optional[int] = None) -> Dict[Shape, float]:
+    """Run an OpenVINO IR (``.xml``) or ONNX file with OpenVINO (CPU, fp32 inference
+    precision) and ``model`` with PyTorch on the same random inputs of each shape, and compare
+    every output; like :func:`verify_onnx`.
+
+    Raises:
+        ExportError: on a different number or shape of outputs, a non-finite output, or a
+            difference above ``atol``.
+    """
+    ov = _openvino()
+    core = ov.Core()
+    ov_model = core.read_model(path)
+    config = {'INFERENCE_NUM_THREADS': int(num_threads or torch.get_num_threads()),
+              'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY',
+              'NUM_STREAMS': 1}
+    generator = torch.Generator().manual_seed(seed)
+    diffs: Dict[Shape, float] = {}
+    for shape in shapes:
+        shape = tuple(int(v) for v in shape)
+        x = torch.randn(shape, generator=generator)
+        with torch.no_grad():
+            expected = model(x)
+        expected = tuple(expected) if isinstance(expected, (list, tuple)) else (expected,)
+        try:
+            reshaped = ov_model.clone()
+            reshaped.reshape({reshaped.inputs[0].get_any_name(): list(shape)})
+            compiled = core.compile_model(reshaped, 'CPU', config)
+            result = compiled(x.numpy())
+            got = [result[o] for o in compiled.outputs]
+        except Exception as e:  # OpenVINO raises RuntimeError / its own types
+            raise ExportError(f'OpenVINO failed on input shape {shape} (a size frozen into '
+                              f'the graph?): {type(e).__name__}: {str(e)[:500]}') from e
+        if len(got) != len(expected):
+            raise ExportError(f'{path}: {len(got)} OpenVINO outputs vs {len(expected)} '
+                              f'PyTorch outputs at input shape {shape}')
+        worst = 0.0
+        for i, (g, e) in enumerate(zip(got, expected)):
+            if tuple(g.shape) != tuple(e.shape):
+                raise ExportError(f'{path}: output {i} has shape {tuple(g.shape)} in OpenVINO '
+                                  f'vs {tuple(e.shape)} in PyTorch at input shape {shape}')
+            check_finite(g, f'OpenVINO output {i} at input shape {shape}')
+            worst = max(worst, float((torch.from_numpy(g) - e).abs().max()))
+        diffs[shape] = worst
+        if worst > atol:
+            raise ExportError(f'{path}: OpenVINO differs from PyTorch by {worst:.3g} '
+                              f'(> atol {atol:g}) at input shape {shape}')
+    return diffs
+
+
+def export_openvino(model: nn.Module, path: str,
+                    input_shape: Sequence[int] = (1, 3, 256, 192), *,
+                    neck: Optional[nn.Module] = None,
+                    dynamic: Union[bool, str, Sequence[str]] = True,
+                    opset: int = DEFAULT_OPSET, input_name: str = 'input',
+                    output_names: Optional[Sequence[str]] = None,
+                    verify: bool = True, verify_shapes: Optional[Sequence[Shape]] = None,
+                    atol: float = DEFAULT_ATOL, resize_to_input: bool = False,
+                    seed: int = 0, compress_to_fp16: bool = False) -> ExportResult:
+    """Export ``model`` (+ ``neck``) to OpenVINO IR (``path`` = ``.xml``, weights in the
+    ``.bin`` beside it) and verify it with OpenVINO against PyTorch before writing.
+
+    The graph is the one :func:`export_onnx` traces (same arguments, same dynamic axes),
+    converted with ``openvino.convert_model``. Both files are written under temporary names
+    and renamed into place only after verification passed, the ``.bin`` first, so an
+    ``.xml`` never appears without its weights; on failure nothing appears (existing files are
+    left as they were).
+
+    Args:
+        model, input_shape, neck, dynamic, opset, input_name, output_names, verify_shapes,
+        atol, resize_to_input, seed: as for :func:`export_onnx`.
+        path: Destination ``.xml`` file.
+        verify: Compare OpenVINO (fp32 inference precision) with PyTorch before writing.
+        compress_to_fp16: Store the weights in fp16 (half the ``.bin``; outputs then differ
+            by about 1e-3, so raise ``atol`` for the check).
+
+    Returns:
+        :class:`ExportResult` with ``path`` (the ``.xml``) and ``weights_path`` (the ``.bin``).
+
+    Raises:
+        ValueError: for bad arguments (naming the argument).
+        ExportError: when tracing or conversion fails or OpenVINO does not match PyTorch.
+
+    Example:
+        >>> import os, tempfile
+        >>> from hrnet_mm.models import HRNet
+        >>> path = os.path.join(tempfile.mkdtemp(), 'hrnet.xml')
+        >>> result = export_openvino(HRNet('w18_small_v1'), path, input_shape=(1, 3, 64, 48))
+        >>> os.path.basename(result.weights_path), max(result.max_abs_diff.values()) <= 1e-4
+        ('hrnet.bin', True)
+    """
+    import shutil
+    import tempfile
+
+    if not str(path).endswith('.xml'):
+        raise ValueError(f'path must end with .xml (the weights go to the .bin beside it), '
+                         f'got {path!r}')
+    input_shape, dynamic_axes = _check_args(input_shape, dynamic, opset)
+    ov = _openvino()
+    weights = str(path)[:-len('.xml')] + '.bin'
+    was_training = model.training
+    module = prepare_for_export(model, neck, resize_to_input)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
+    try:
+        onnx_result = export_onnx(module, os.path.join(tmp, 'model.onnx'), input_shape,
+                                  dynamic=dynamic_axes, opset=opset, input_name=input_name,
+                                  output_names=output_names, verify=False, seed=seed)
+        start = time.perf_counter()
+        try:
+            ov_model = ov.convert_model(onnx_result.path)
+            tmp_xml = os.path.join(tmp, 'model.xml')
+            ov.save_model(ov_model, tmp_xml, compress_to_fp16=compress_to_fp16)
+        except Exception as e:
+            raise ExportError(f'OpenVINO conversion of {type(model).__name__} failed: '
+                              f'{type(e).__name__}: {e}') from e
+        seconds = onnx_result.export_seconds + time.perf_counter() - start
+        if verify_shapes is None:
+            verify_shapes = [input_shape] + ([unseen_shape(input_shape, dynamic_axes)]
+                                             if dynamic_axes else [])
+        diffs = verify_openvino(tmp_xml, module, verify_shapes, atol=atol,
+                                seed=seed + 1) if verify else {}
+        for src, dst in ((os.path.join(tmp, 'model.bin'), weights), (tmp_xml, str(path))):
+            with open(src, 'rb') as f:
+                os.fsync(f.fileno())
+            os.replace(src, dst)
+        return ExportResult(path=str(path), opset=opset, input_name=input_name,
+                            output_names=onnx_result.output_names, dynamic=dynamic_axes,
+                            max_abs_diff=diffs, export_seconds=seconds,
+                            tracer_warnings=onnx_result.tracer_warnings,
+                            weights_path=weights)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.train(was_training)
+
+
 __all__ = ['DEFAULT_OPSET', 'MIN_OPSET', 'DYNAMIC_AXES', 'ExportError', 'ExportResult',
            'BackboneWithNeck', 'MMModelForExport', 'prepare_for_export', 'build_model',
-           'unseen_shape', 'verify_onnx', 'export_onnx', 'check_finite']
+           'unseen_shape', 'verify_onnx', 'export_onnx', 'verify_openvino', 'export_openvino',
+           'check_finite']

@@ -1,0 +1,129 @@
+"""The backends behind :func:`hrnet_mm.fast.optimize`: which dtypes each one runs, which graph
+rewrites it gets, and the clear errors for a bad choice or a missing package.
+
+Example:
+    >>> allowed_dtypes('onnxruntime')
+    ('fp32', 'int8')
+    >>> check_backend_dtype('openvino', 'bf16')
+    ('openvino', 'bf16')
+    >>> rewrites_for('onnxruntime').merge_exchange
+    False
+"""
+import importlib
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+
+#: Backend name -> the dtypes it runs. ONNX Runtime's CPU provider has no bf16 kernels for
+#: convolutions (only a few contrib ops), so ``('onnxruntime', 'bf16')`` is refused.
+BACKEND_DTYPES: Dict[str, Tuple[str, ...]] = {
+    'eager': ('fp32', 'bf16'),
+    'inductor': ('fp32', 'bf16'),
+    'onnxruntime': ('fp32', 'int8'),
+    'openvino': ('fp32', 'bf16', 'int8'),
+}
+BACKENDS: Tuple[str, ...] = tuple(BACKEND_DTYPES)
+DTYPES: Tuple[str, ...] = ('fp32', 'bf16', 'int8')
+
+#: The pip command that installs what a backend (or int8 on it) needs.
+INSTALL_COMMANDS: Dict[str, str] = {
+    'onnx': 'pip install onnx',
+    'onnxruntime': 'pip install onnxruntime',
+    'openvino': 'pip install openvino',
+    'nncf': 'pip install nncf',
+}
+
+_DTYPE_ALIASES = {
+    'fp32': 'fp32', 'float32': 'fp32', 'float': 'fp32', torch.float32: 'fp32',
+    'bf16': 'bf16', 'bfloat16': 'bf16', torch.bfloat16: 'bf16',
+    'int8': 'int8', torch.qint8: 'int8', torch.int8: 'int8',
+}
+
+
+class BackendUnavailableError(ImportError):
+    """A backend's Python package is not installed; the message names the install command."""
+
+
+def normalize_dtype(dtype: Union[str, torch.dtype]) -> str:
+    """``'fp32'``, ``'bf16'`` or ``'int8'`` for any accepted spelling (``torch.float32``,
+    ``'bfloat16'`` ...); ``ValueError`` naming ``dtype`` and the allowed values otherwise."""
+    try:
+        return _DTYPE_ALIASES[dtype]
+    except (KeyError, TypeError):
+        raise ValueError(f'dtype must be one of {DTYPES} (or torch.float32 / torch.bfloat16), '
+                         f'got {dtype!r}') from None
+
+
+def allowed_pairs() -> str:
+    """Every allowed backend/dtype pair, as text for error messages."""
+    return ', '.join(f'{b}: {"/".join(d)}' for b, d in BACKEND_DTYPES.items())
+
+
+def allowed_dtypes(backend: str) -> Tuple[str, ...]:
+    """The dtypes ``backend`` runs; ``ValueError`` listing the backends if it is unknown."""
+    if backend not in BACKEND_DTYPES:
+        raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r} (allowed '
+                         f'backend/dtype pairs: {allowed_pairs()})')
+    return BACKEND_DTYPES[backend]
+
+
+def check_backend_dtype(backend: str, dtype: Union[str, torch.dtype]) -> Tuple[str, str]:
+    """``(backend, dtype)`` normalised; ``ValueError`` listing the allowed pairs otherwise."""
+    dtypes = allowed_dtypes(backend)
+    name = normalize_dtype(dtype)
+    if name not in dtypes:
+        raise ValueError(f'dtype {name!r} is not supported by backend {backend!r}; allowed '
+                         f'backend/dtype pairs: {allowed_pairs()}')
+    return backend, name
+
+
+def require(package: str, purpose: Optional[str] = None):
+    """Import ``package`` or raise :class:`BackendUnavailableError` naming the install
+    command (``purpose`` says what needed it)."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as e:
+        what = purpose or f'backend {package!r}'
+        command = INSTALL_COMMANDS.get(package, f'pip install {package}')
+        raise BackendUnavailableError(
+            f'{what} needs the {package!r} package, which is not installed: {command} '
+            f'(or bash tools/setup_env.sh)') from e
+
+
+@dataclass(frozen=True)
+class Rewrites:
+    """Graph rewrites applied to the PyTorch module before a backend runs (or exports) it.
+
+    Attributes:
+        fold_bn (bool): Fold batch norms into the convolutions (:func:`fold_batch_norms`).
+        merge_exchange (bool): Merge the exchange units (:class:`MergedExchangeHRModule`).
+        channels_last (bool): Channels-last weights and activations (PyTorch backends only;
+            the runtimes choose their own layouts).
+    """
+    fold_bn: bool = True
+    merge_exchange: bool = False
+    channels_last: bool = False
+
+
+#: Chosen by measurement (docs/fast.md "Backends", /work/briefs/rewrites.md): the merged
+#: exchange units help oneDNN in eager/inductor but cost ORT and OpenVINO time (their graph
+#: optimisers fuse the separate 1x1 convs with the adds; the stacked conv + split breaks
+#: that). BN folding is free for the runtimes (they fold too) and shrinks the export.
+REWRITES: Dict[str, Rewrites] = {
+    'eager': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
+    'inductor': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
+    'onnxruntime': Rewrites(fold_bn=True, merge_exchange=False, channels_last=False),
+    'openvino': Rewrites(fold_bn=True, merge_exchange=False, channels_last=False),
+}
+
+
+def rewrites_for(backend: str, dtype: Union[str, torch.dtype] = 'fp32') -> Rewrites:
+    """The rewrites :func:`~hrnet_mm.fast.optimize` applies for ``backend`` (and ``dtype``)."""
+    backend, dtype = check_backend_dtype(backend, dtype)
+    return REWRITES[backend]
+
+
+__all__ = ['BACKEND_DTYPES', 'BACKENDS', 'DTYPES', 'INSTALL_COMMANDS', 'BackendUnavailableError',
+           'Rewrites', 'REWRITES', 'allowed_dtypes', 'allowed_pairs', 'check_backend_dtype',
+           'normalize_dtype', 'require', 'rewrites_for']

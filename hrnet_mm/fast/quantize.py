@@ -1,0 +1,84 @@
+"""int8 post-training quantisation, calibrated on samples the caller provides.
+
+Two routes, one per runtime, both static (activation ranges measured on the calibration
+samples, weights per output channel):
+
+* ``'openvino'``: NNCF's ``nncf.quantize`` on the OpenVINO model (``preset=PERFORMANCE``:
+  symmetric int8 activations, which VNNI runs fastest), then compiled by OpenVINO's CPU plugin;
+  measured the fastest int8 path on an AVX512-VNNI CPU (docs/fast.md);
+* ``'onnxruntime'``: ``onnxruntime.quantization.quantize_static`` (QDQ, uint8 activations,
+  int8 per-channel weights, MinMax calibration), run by ONNX Runtime.
+
+PyTorch's PT2E x86 quantizer (inductor) is not offered: it needs ``torch.export`` of the whole
+model and compiles per shape, and on this CPU it was slower than both (see docs/fast.md).
+
+The entry points are :func:`hrnet_mm.fast.optimize.optimize` with ``dtype='int8'`` and its
+shorthand :func:`hrnet_mm.fast.optimize.quantize`; this module holds the two quantisers.
+"""
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .backends import require
+
+INT8_BACKENDS = ('openvino', 'onnxruntime')
+
+
+def calibration_arrays(calibration: Optional[Iterable]) -> List[np.ndarray]:
+    """The calibration samples as fp32 ``(N, C, H, W)`` arrays (a ``(C, H, W)`` sample gets a
+    batch axis); ``ValueError`` naming ``calibration`` when there are none."""
+    if calibration is None:
+        raise ValueError('dtype int8 needs calibration: an iterable of input tensors '
+                         '(N, C, H, W), preprocessed like the real inputs (e.g. 8-32 real '
+                         'crops); got calibration=None')
+    if isinstance(calibration, torch.Tensor):
+        calibration = [calibration]
+    arrays = []
+    for i, sample in enumerate(calibration):
+        if isinstance(sample, (list, tuple)) and len(sample) == 1:
+            sample = sample[0]
+        a = sample.detach().cpu().float().numpy() if isinstance(sample, torch.Tensor) \
+            else np.asarray(sample, dtype=np.float32)
+        if a.ndim == 3:
+            a = a[None]
+        if a.ndim != 4:
+            raise ValueError(f'calibration[{i}] must be an (N, C, H, W) or (C, H, W) tensor, '
+                             f'got shape {a.shape}')
+        arrays.append(np.ascontiguousarray(a, dtype=np.float32))
+    if not arrays:
+        raise ValueError('dtype int8 needs calibration: got an empty calibration iterable')
+    return arrays
+
+
+def quantize_openvino_model(ov_model, calibration: Sequence[np.ndarray], *,
+                            fast_bias_correction: bool = True):
+    """NNCF int8 quantisation of an OpenVINO model on ``calibration`` arrays."""
+    nncf = require('nncf', "int8 on the 'openvino' backend (NNCF)")
+    return nncf.quantize(ov_model, nncf.Dataset(list(calibration)),
+                         preset=nncf.QuantizationPreset.PERFORMANCE,
+                         subset_size=len(calibration),
+                         fast_bias_correction=fast_bias_correction)
+
+
+def quantize_onnx_file(src: str, dst: str, calibration: Sequence[np.ndarray],
+                       input_name: str = 'input') -> None:
+    """ONNX Runtime static int8 quantisation (QDQ) of the ONNX file ``src`` into ``dst``."""
+    require('onnxruntime', "int8 on the 'onnxruntime' backend")
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
+                                          QuantFormat, QuantType, quantize_static)
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(calibration)
+
+        def get_next(self):
+            a = next(self._it, None)
+            return None if a is None else {input_name: a}
+
+    quantize_static(src, dst, _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+
+
+__all__ = ['INT8_BACKENDS', 'calibration_arrays', 'quantize_onnx_file', 'quantize_openvino_model']

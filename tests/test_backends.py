@@ -1,0 +1,234 @@
+"""Every backend x dtype of :func:`hrnet_mm.fast.optimize` against eager PyTorch, on small
+models, at a size divisible by 32 and at 97x75 (a new shape after the first call), plus the
+errors for bad arguments.
+
+Tolerances (random weights, outputs of magnitude ~1, measured here): fp32 max abs diff
+<= 1e-4; bf16 relative L2 error <= 2% (measured ~0.5%); int8 relative L2 error <= 15%
+(measured ~4-8%: random-weight networks have no margin to absorb quantisation noise; the
+accuracy on fitted models and real images is measured in the benchmark).
+"""
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+from helpers import max_abs_diff, randomize_
+
+from hrnet_mm.fast import optimize
+from hrnet_mm.fast.backends import (BACKEND_DTYPES, BackendUnavailableError, allowed_pairs,
+                                    check_backend_dtype, rewrites_for)
+from hrnet_mm.models import HRNet, HRNetV2Neck, LiteHRNet
+
+pytest.importorskip('onnx')
+ort = pytest.importorskip('onnxruntime')
+
+SIZE = (1, 3, 64, 48)
+ODD = (2, 3, 97, 75)
+FP32_ATOL = 1e-4
+REL_TOL = {'bf16': 0.02, 'int8': 0.15}
+RUNTIME_PAIRS = [(b, d) for b, dtypes in BACKEND_DTYPES.items() if b not in ('eager', 'inductor')
+                 for d in dtypes]
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def small():
+    """W18-small-v1 with all four streams, random weights and statistics, and inputs."""
+    model = randomize_(HRNet('w18_small_v1', multiscale_output=True)).eval()
+    g = torch.Generator().manual_seed(1)
+    inputs = [torch.randn(SIZE, generator=g), torch.randn(ODD, generator=g)]
+    calibration = [torch.randn(2, 3, 64, 48, generator=g) for _ in range(4)]
+    return model, inputs, calibration
+
+
+def _rel_l2(expected, got) -> float:
+    num = sum(float((e - g).pow(2).sum()) for e, g in zip(expected, got))
+    den = sum(float(e.pow(2).sum()) for e in expected)
+    return (num / den) ** 0.5
+
+
+def _check(model, fast, inputs, dtype):
+    for x in inputs:
+        with torch.no_grad():
+            expected = model(x)
+        got = fast(x)
+        assert type(got) is type(expected) and len(got) == len(expected)
+        for e, g in zip(expected, got):
+            assert g.dtype == torch.float32 and g.shape == e.shape
+            assert torch.isfinite(g).all()
+        if dtype == 'fp32':
+            assert max_abs_diff(expected, got) <= FP32_ATOL
+        else:
+            assert _rel_l2(expected, got) <= REL_TOL[dtype]
+
+
+def _have(package):
+    try:
+        __import__(package)
+        return True
+    except ImportError:
+        return False
+
+
+@pytest.mark.parametrize('backend,dtype', RUNTIME_PAIRS)
+def test_runtime_backends_match_eager(small, backend, dtype):
+    """Traced at the first call's size, then run at 97x75 with another batch."""
+    if backend == 'openvino' and not _have('openvino'):
+        pytest.skip('openvino not installed')
+    if dtype == 'int8' and backend == 'openvino' and not _have('nncf'):
+        pytest.skip('nncf not installed')
+    model, inputs, calibration = small
+    fast = optimize(model, dtype, backend=backend, threads=1,
+                    calibration=calibration if dtype == 'int8' else None)
+    _check(model, fast, inputs, dtype)
+    assert fast.backend == backend and fast.dtype == dtype and fast.threads == 1
+
+
+@pytest.mark.parametrize('dtype', ['fp32', 'bf16', torch.float32, torch.bfloat16])
+def test_eager_backend_dtype_spellings(small, dtype):
+    model, inputs, _ = small
+    name = 'bf16' if dtype in ('bf16', torch.bfloat16) else 'fp32'
+    _check(model, optimize(model, dtype, backend='eager'), inputs, name)
+
+
+@pytest.mark.parametrize('dtype', ['fp32', 'bf16'])
+def test_inductor_backend_matches_eager(dtype):
+    """backend='inductor' compiles (a tiny conv net: compiling HRNet takes minutes on one
+    core; tests/test_fast.py compiles W18-small); a new shape recompiles."""
+    model = randomize_(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
+                                     nn.ReLU(), nn.Conv2d(8, 4, 1))).eval()
+    g = torch.Generator().manual_seed(2)
+    inputs = [torch.randn(1, 3, 32, 32, generator=g), torch.randn(2, 3, 37, 29, generator=g)]
+    fast = optimize(model, dtype, backend='inductor', threads=1)
+    for x in inputs:
+        with torch.no_grad():
+            expected = model(x)
+        got = fast(x)
+        assert got.dtype == torch.float32 and got.shape == expected.shape
+        if dtype == 'fp32':
+            assert max_abs_diff([expected], [got]) <= FP32_ATOL
+        else:
+            assert _rel_l2([expected], [got]) <= REL_TOL['bf16']
+
+
+def test_lite_hrnet_with_neck_on_openvino():
+    """Lite-HRNet (+ HRNetV2 neck) through the export path, at an odd size."""
+    pytest.importorskip('openvino')
+    backbone = LiteHRNet('lite18', out_streams='all')
+    model = randomize_(nn.Sequential(backbone, HRNetV2Neck(list(backbone.out_channels)))).eval()
+    x = torch.randn(ODD, generator=torch.Generator().manual_seed(3))
+    fast = optimize(model, backend='openvino', threads=1, example_input=(1, 3, 64, 64))
+    with torch.no_grad():
+        assert max_abs_diff(model(x), fast(x)) <= FP32_ATOL
+
+
+class _Structured(nn.Module):
+    """Returns a dict holding a list and a tensor, to check the output structure."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return {'maps': [y, y.relu()], 'pooled': y.mean(dim=(2, 3))}
+
+
+def test_runtime_keeps_output_structure():
+    model = randomize_(_Structured()).eval()
+    x = torch.randn(ODD)
+    fast = optimize(model, backend='onnxruntime', threads=1, example_input=SIZE)
+    got = fast(x)
+    with torch.no_grad():
+        expected = model(x)
+    assert set(got) == {'maps', 'pooled'} and isinstance(got['maps'], list)
+    assert max_abs_diff(expected['maps'], got['maps']) <= 1e-5
+    assert max_abs_diff([expected['pooled']], [got['pooled']]) <= 1e-5
+
+
+def test_whole_pose_model_on_onnxruntime():
+    """An mmpose TopdownPoseEstimator runs as its _forward (heatmaps) on a runtime."""
+    from mmpose.registry import MODELS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        model = MODELS.build(dict(
+            type='TopdownPoseEstimator',
+            backbone=dict(type='hrnet_mm.HRNet', arch='w18_small_v1'),
+            head=dict(type='HeatmapHead', in_channels=16, out_channels=17,
+                      deconv_out_channels=None, loss=dict(type='KeypointMSELoss'),
+                      decoder=dict(type='MSRAHeatmap', input_size=(48, 64),
+                                   heatmap_size=(12, 16), sigma=2))))
+    model = randomize_(model).eval()
+    x = torch.randn(ODD)
+    fast = optimize(model, backend='onnxruntime', threads=1)
+    with torch.no_grad():
+        expected = model._forward(x)
+    got = fast(x)
+    assert got[0].shape == (2, 17, 25, 19)
+    assert max_abs_diff(expected, got) <= FP32_ATOL
+
+
+def test_rewrites_are_per_backend():
+    assert rewrites_for('eager').merge_exchange and rewrites_for('eager').channels_last
+    for backend in ('onnxruntime', 'openvino'):
+        assert rewrites_for(backend).fold_bn and not rewrites_for(backend).channels_last
+
+
+def test_bad_arguments(small):
+    model, _, calibration = small
+    with pytest.raises(ValueError, match='backend must be one of'):
+        optimize(model, backend='tensorrt')
+    with pytest.raises(ValueError, match='dtype must be one of'):
+        optimize(model, dtype='fp16')
+    with pytest.raises(ValueError, match='allowed backend/dtype pairs') as info:
+        optimize(model, dtype='bf16', backend='onnxruntime')
+    assert allowed_pairs() in str(info.value) and 'openvino: fp32/bf16/int8' in str(info.value)
+    with pytest.raises(ValueError, match='allowed backend/dtype pairs'):
+        optimize(model, dtype='int8', backend='eager', calibration=calibration)
+    with pytest.raises(ValueError, match='calibration'):
+        optimize(model, dtype='int8', backend='onnxruntime')
+    with pytest.raises(ValueError, match='calibration'):
+        optimize(model, dtype='int8', backend='onnxruntime', calibration=[])
+    with pytest.raises(ValueError, match='compile=True'):
+        optimize(model, compile=True, backend='openvino')
+    with pytest.raises(ValueError, match='threads'):
+        optimize(model, backend='onnxruntime', threads=0)
+    assert check_backend_dtype('openvino', torch.bfloat16) == ('openvino', 'bf16')
+
+
+@pytest.mark.parametrize('backend,package', [('openvino', 'openvino'),
+                                             ('onnxruntime', 'onnxruntime')])
+def test_missing_package_names_the_install_command(small, monkeypatch, backend, package):
+    monkeypatch.setitem(sys.modules, package, None)  # `import package` raises ImportError
+    with pytest.raises(BackendUnavailableError, match=f'pip install {package}'):
+        optimize(small[0], backend=backend)
+
+
+def test_missing_nncf_for_openvino_int8(small, monkeypatch):
+    pytest.importorskip('openvino')
+    monkeypatch.setitem(sys.modules, 'nncf', None)
+    with pytest.raises(BackendUnavailableError, match='pip install nncf'):
+        optimize(small[0], 'int8', backend='openvino', calibration=small[2])
+
+
+def test_explicit_threads_reach_the_runtimes(small):
+    model = small[0]
+    fast = optimize(model, backend='onnxruntime', threads=2, example_input=SIZE)
+    assert fast._run.session.get_session_options().intra_op_num_threads == 2
+    assert fast._run.session.get_session_options().inter_op_num_threads == 1
+    if _have('openvino'):
+        fast = optimize(model, backend='openvino', threads=2, example_input=SIZE)
+        fast(torch.randn(SIZE))
+        request = next(iter(fast._run.compiled.values()))
+        compiled = request.get_compiled_model()
+        assert int(compiled.get_property('INFERENCE_NUM_THREADS')) == 2
+        assert str(compiled.get_property('PERFORMANCE_HINT')) in ('LATENCY',
+                                                                   'PerformanceMode.LATENCY')
