@@ -569,8 +569,11 @@ def export_openvino(model: nn.Module, path: str,
         if verify_shapes is None:
             verify_shapes = [input_shape] + ([unseen_shape(input_shape, dynamic_axes)]
                                              if dynamic_axes else [])
-        diffs = verify_openvino(tmp_xml, module, verify_shapes, atol=atol,
-                                seed=seed + 1) if verify else {}
+        try:
+            diffs = verify_openvino(tmp_xml, module, verify_shapes, atol=atol,
+                                    seed=seed + 1) if verify else {}
+        except ExportError as e:  # name the destination, not the temporary file
+            raise ExportError(str(e).replace(tmp_xml, str(path))) from e
         for src, dst in ((os.path.join(tmp, 'model.bin'), weights), (tmp_xml, str(path))):
             with open(src, 'rb') as f:
                 os.fsync(f.fileno())

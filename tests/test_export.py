@@ -252,3 +252,55 @@ def test_export_tool(tmp_path, capsys):
                       str(tmp_path / 'x.onnx')]) == 1
     assert 'bad.pth' in capsys.readouterr().err
     assert not (tmp_path / 'x.onnx').exists()
+
+
+# --------------------------------------------------------------------------- OpenVINO IR
+
+def test_openvino_ir_round_trip(tmp_path):
+    """.xml + .bin written after OpenVINO matched PyTorch at both sizes; read back, the IR
+    gives the same numbers at a third size and batch."""
+    ov = pytest.importorskip('openvino')
+    from hrnet_mm.export import export_openvino
+    model = randomize_(HRNet('w18_small_v1', multiscale_output=True)).eval()
+    path = tmp_path / 'w18s.xml'
+    result = export_openvino(model, str(path), EXPORT_SIZE, verify_shapes=SIZES)
+    _check(result, 4)
+    assert result.weights_path == str(tmp_path / 'w18s.bin')
+    assert sorted(os.listdir(tmp_path)) == ['w18s.bin', 'w18s.xml']  # nothing else left
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(path)), 'CPU',
+                                  {'INFERENCE_PRECISION_HINT': 'f32'})
+    x = torch.randn(3, 3, 80, 56)
+    got = compiled(x.numpy())
+    with torch.no_grad():
+        expected = model(x)
+    assert [tuple(got[o].shape) for o in compiled.outputs] == [tuple(e.shape) for e in expected]
+    assert max(float((torch.from_numpy(got[o]) - e).abs().max())
+               for o, e in zip(compiled.outputs, expected)) <= ATOL
+
+
+def test_openvino_ir_failure_writes_nothing(tmp_path):
+    pytest.importorskip('openvino')
+    from hrnet_mm.export import export_openvino
+    (tmp_path / 'frozen.xml').write_bytes(b'previous export')
+    with pytest.raises(ExportError, match=r'frozen\.xml.*input shape \(2, 3, 97, 73\)'):
+        export_openvino(_FrozenSize(), str(tmp_path / 'frozen.xml'), (1, 3, 64, 48))
+    assert os.listdir(tmp_path) == ['frozen.xml']
+    assert (tmp_path / 'frozen.xml').read_bytes() == b'previous export'
+    with pytest.raises(ValueError, match='.xml'):
+        export_openvino(_FrozenSize(), str(tmp_path / 'frozen.onnx'), (1, 3, 64, 48))
+
+
+def test_export_tool_openvino_ir(tmp_path, capsys):
+    pytest.importorskip('openvino')
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'export_onnx_tool', osp.join(REPO_ROOT, 'tools', 'export_onnx.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'w18s.xml'
+    assert tool.main(['--backbone', 'w18_small_v1', '--out-streams', 'first',
+                      '--input-size', '64', '48', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'OpenVINO vs PyTorch' in printed and str(tmp_path / 'w18s.bin') in printed
+    assert sorted(os.listdir(tmp_path)) == ['w18s.bin', 'w18s.xml']

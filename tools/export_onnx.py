@@ -1,5 +1,5 @@
-"""Export an hrnet_mm backbone (+ neck) or the whole model of a config to ONNX, verified with
-onnxruntime against PyTorch before the file is written (atomically).
+"""Export an hrnet_mm backbone (+ neck) or the whole model of a config to ONNX or OpenVINO IR,
+verified against PyTorch (onnxruntime / OpenVINO) before the files are written (atomically).
 
     # a backbone preset, all four streams, dynamic batch / height / width
     python tools/export_onnx.py --backbone w32 hrnet_w32.onnx
@@ -9,6 +9,8 @@ onnxruntime against PyTorch before the file is written (atomically).
         --checkpoint work_dirs/x/best.pth pose_w32.onnx
     python tools/export_onnx.py --config configs/seg/fcn_hr18_4xb2-40k_cityscapes-512x1024.py \\
         --resize-to-input --dynamic batch seg_hr18.onnx
+    # OpenVINO IR: an .xml output (weights in the .bin beside it), or --format openvino
+    python tools/export_onnx.py --backbone w32 --out-streams first hrnet_w32.xml
 
 The graph input is the preprocessed image (normalised, in the model's channel order); heatmap
 and segmentation decoding stay outside. Exit status 1 with one line on stderr when the
@@ -21,8 +23,8 @@ from typing import Optional, Sequence, Tuple
 from mmengine.config import Config, DictAction
 
 from hrnet_mm.checkpoint import CheckpointError, load_checkpoint
-from hrnet_mm.export import (DEFAULT_ATOL, DEFAULT_OPSET, DYNAMIC_AXES,
-                             ExportError, build_model, export_onnx)
+from hrnet_mm.export import (DEFAULT_ATOL, DEFAULT_OPSET, DYNAMIC_AXES, ExportError,
+                             build_model, export_onnx, export_openvino)
 from hrnet_mm.guards import NonFiniteError
 from hrnet_mm.models import ARCH_PRESETS, HRNet, HRNetV2Neck, HRNetV2pNeck, LiteHRNet
 from hrnet_mm.models.lite_arch import LITE_ARCH_PRESETS
@@ -30,6 +32,7 @@ from hrnet_mm.models.lite_arch import LITE_ARCH_PRESETS
 UPSAMPLE = {'nearest': 'nearest', 'bilinear': dict(mode='bilinear', align_corners=False),
             'mmseg': dict(mode='bilinear', align_corners=False, scale_first=True)}
 DEFAULT_SIZE = (256, 192)
+FORMATS = ('onnx', 'openvino')
 
 
 def _dynamic_axes(text: str) -> Tuple[str, ...]:
@@ -48,7 +51,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n', 2)[2])
-    parser.add_argument('out', help='output .onnx file')
+    parser.add_argument('out', help='output file: .onnx (ONNX) or .xml (OpenVINO IR, weights '
+                        'in the .bin beside it)')
+    parser.add_argument('--format', choices=FORMATS, help='output format (default: from the '
+                        'extension of out: .xml is openvino, anything else onnx)')
+    parser.add_argument('--fp16-weights', action='store_true',
+                        help='openvino: store the weights in fp16 (half the .bin; check with a '
+                        'larger --atol, e.g. 1e-2)')
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument('--config', help='an mm config: export its whole model')
     what.add_argument('--backbone', choices=sorted(ARCH_PRESETS) + sorted(LITE_ARCH_PRESETS),
@@ -131,18 +140,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         verify_shapes = None
         if args.verify_size:
             verify_shapes = [shape] + [(args.batch, 3, vh, vw) for vh, vw in args.verify_size]
-        result = export_onnx(model, args.out, shape, neck=neck, dynamic=args.dynamic,
-                             opset=args.opset, verify=not args.no_verify,
-                             verify_shapes=verify_shapes, atol=args.atol,
-                             resize_to_input=args.resize_to_input)
-    except (CheckpointError, ExportError, NonFiniteError, ValueError) as e:
+        fmt = args.format or ('openvino' if args.out.endswith('.xml') else 'onnx')
+        kwargs = dict(neck=neck, dynamic=args.dynamic, opset=args.opset,
+                      verify=not args.no_verify, verify_shapes=verify_shapes, atol=args.atol,
+                      resize_to_input=args.resize_to_input)
+        if fmt == 'openvino':
+            result = export_openvino(model, args.out, shape, compress_to_fp16=args.fp16_weights,
+                                     **kwargs)
+        else:
+            if args.fp16_weights:
+                raise ValueError('--fp16-weights is for --format openvino')
+            result = export_onnx(model, args.out, shape, **kwargs)
+    except (CheckpointError, ExportError, NonFiniteError, ValueError, ImportError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
-    print(f'exported {result.path} (opset {result.opset}, input {shape}, dynamic '
+    files = result.path + (f' + {result.weights_path}' if result.weights_path else '')
+    print(f'exported {files} (opset {result.opset}, input {shape}, dynamic '
           f'{list(result.dynamic) or "none"}, outputs {list(result.output_names)}) in '
           f'{result.export_seconds:.1f}s')
+    runtime = 'OpenVINO' if fmt == 'openvino' else 'onnxruntime'
     for s, diff in result.max_abs_diff.items():
-        print(f'  onnxruntime vs PyTorch at input {s}: max abs diff {diff:.2e}')
+        print(f'  {runtime} vs PyTorch at input {s}: max abs diff {diff:.2e}')
     if not result.max_abs_diff:
         print('  not verified (--no-verify)')
     return 0
