@@ -24,6 +24,8 @@ Layering: this package may import :mod:`hrnet_mm.models`, :mod:`hrnet_mm.fast`,
 """
 from .config import (CONFIGS_DIR, REPO_ROOT, TOOLBOXES, load_config, mmpose_without_torchvision,
                      register_toolbox)
+from .fast_mode import (FastInferenceHook, FastModeWarning, calibration_inputs,
+                        optimize_inferencer, optimize_mm_model)
 from .inference import run_demo
 from .runner import (add_common_args, build_runner, enable_visualization, merge_train_args,
                      set_work_dir, setup_launcher)
@@ -33,5 +35,7 @@ __all__ = [
     'CONFIGS_DIR', 'DEFAULT_SOURCE', 'REPO_ROOT', 'TOOLBOXES', 'add_common_args', 'build_runner',
     'enable_visualization', 'load_config', 'merge_train_args', 'mmpose_without_torchvision',
     'person_boxes', 'point_data_at', 'register_toolbox', 'run_demo', 'set_work_dir',
-    'setup_launcher', 'write_tiny_datasets'
+    'setup_launcher', 'write_tiny_datasets',
+    'FastInferenceHook', 'FastModeWarning', 'calibration_inputs', 'optimize_inferencer',
+    'optimize_mm_model'
 ]
