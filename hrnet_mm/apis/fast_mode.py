@@ -184,8 +184,7 @@ def optimize_mm_model(model: nn.Module, dtype: str = 'fp32', backend: str = 'eag
         neck = None
     # Copy everything but the backbone and the neck: optimize() makes its own copy of those.
     shared = {id(m): m for m in (backbone, neck) if isinstance(m, nn.Module)}
-    fast = copy.deepcopy(model, memo=dict(shared))
-    fast.eval()  # not chained: mm's HRNet.train() returns None
+    fast = copy.deepcopy(model, memo=dict(shared))  # still holds the original backbone/neck
     report: List[str] = []
 
     def warn(message: str) -> None:
@@ -194,17 +193,18 @@ def optimize_mm_model(model: nn.Module, dtype: str = 'fp32', backend: str = 'eag
 
     if not isinstance(backbone, nn.Module):
         warn('no backbone attribute, so nothing is optimised but its batch norms are folded')
+        fast.eval()
         fold_batch_norms(fast)
         fast.fast_report = report
         return fast
 
-    body = BackboneNeck(backbone, neck)
-    body.eval()
+    body = BackboneNeck(backbone, neck)  # optimize() copies it and puts the copy in eval mode
     before = _norms(body)
     optimized = _optimize(body, dtype, backend, calibration)
     fast.backbone = optimized
     if neck is not None:
         fast.neck = None
+    fast.eval()  # only now: before, it would have switched the original backbone and neck
     parts = 'backbone + neck' if neck is not None else 'backbone'
     inner = _inspectable(optimized)
     detail = ''
