@@ -1,15 +1,21 @@
-"""tools/benchmark.py: the quick run completes and reports every field; outputs agree.
+"""tools/benchmark.py (hrnet_mm.benchmark): the quick run completes and reports every field;
+outputs agree; ``--only`` merges a section's results into an existing JSON.
 
 No timing assertions: the machine running the tests is shared and noisy.
 """
-import importlib.util
+import copy
 import json
 import os.path as osp
+import shutil
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
+
+from hrnet_mm.benchmark import agreement, cli, compare, samples
+from hrnet_mm.benchmark.sections import SECTIONS, Section
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -17,10 +23,8 @@ TOOL = osp.join(REPO_ROOT, 'tools', 'benchmark.py')
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return types.SimpleNamespace(heatmap_targets=samples.heatmap_targets,
+                                 _argmax2d=agreement.argmax2d)
 
 
 def test_heatmap_targets_and_argmax_agree():
@@ -86,3 +90,63 @@ def test_quick_run(tmp_path):
     md = (tmp_path / 'benchmark.md').read_text()
     assert '| pose HRNet-W32 256x192 |' in md and 'Targets' in md
     assert (tmp_path / 'benchmark_scaling.png').stat().st_size > 1000
+
+
+def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):
+    """``--only pose,extra --models pose_w32`` replaces W32's measured fields (its memory,
+    another section's, stays), adds the extra section's results, targets and markdown, and
+    leaves every other result as it was. The measurement itself is stubbed: no timing."""
+    shutil.copy(osp.join(REPO_ROOT, 'docs', 'benchmark.json'), tmp_path / 'benchmark.json')
+    with open(tmp_path / 'benchmark.json') as f:
+        before = json.load(f)
+    w32 = before['models']['pose_w32']
+    remeasured = copy.deepcopy({k: v for k, v in w32.items() if k != 'memory'})
+    remeasured['forward']['ours']['img_per_s'] = 1234.5
+    calls = []
+
+    def fake_bench_model(name, args):
+        calls.append(name)
+        return copy.deepcopy(remeasured)
+
+    def extra(ctx):
+        ctx.results['extra'] = dict(models=list(ctx.names))
+
+    monkeypatch.setattr(compare, 'bench_model', fake_bench_model)
+    monkeypatch.setattr(compare, 'wait_for_idle_cpu', lambda **kw: 0.0)
+    monkeypatch.setitem(SECTIONS, 'extra', Section(
+        'extra', extra, 'a stub section',
+        render=lambda r: ['', '## Extra', '', f'extra models: {r["extra"]["models"]}'],
+        targets=lambda r: [dict(target='extra target', goal='g', measured='m', met=True)]))
+    argv = ['--only', 'pose,extra', '--models', 'pose_w32', '--out', str(tmp_path),
+            '--threads', str(torch.get_num_threads())]
+    res = cli.main(argv)
+
+    assert calls == ['pose_w32']
+    with open(tmp_path / 'benchmark.json') as f:
+        after = json.load(f)
+    assert after == json.loads(json.dumps(res))
+    assert after['models']['pose_w32']['forward']['ours']['img_per_s'] == 1234.5
+    assert after['models']['pose_w32']['memory'] == w32['memory']
+    assert list(after['models']['pose_w32']) == list(w32)  # same fields, same order
+    for key in ('date', 'machine', 'load', 'gemm_peak_gflops', 'wall_s', 'pose_accuracy',
+                'scaling', 'command'):
+        assert after[key] == before[key], key
+    assert {n: r for n, r in after['models'].items() if n != 'pose_w32'} == \
+        {n: r for n, r in before['models'].items() if n != 'pose_w32'}
+    assert after['extra'] == dict(models=['pose_w32'])
+    update = after['updates'][-1]
+    assert update['sections'] == ['pose', 'extra'] and update['models'] == ['pose_w32']
+    assert update['command'] == 'tools/benchmark.py ' + ' '.join(argv)
+    assert after['targets'][:len(before['targets'])] == before['targets']
+    assert after['targets'][-1]['target'] == 'extra target'
+    md = (tmp_path / 'benchmark.md').read_text()
+    assert '| 1234.50 (' in md and "extra models: ['pose_w32']" in md
+    assert '| extra target | g | m | yes |' in md and 'Re-measured' in md
+    assert '| pose HRNet-W32 256x192 |' in md and '--only SECTION' in md
+
+    # a quick run does not merge into a full one; an unknown section names the allowed ones
+    with pytest.raises(SystemExit, match='cannot merge'):
+        cli.main(['--quick', '--only', 'extra', '--out', str(tmp_path),
+                  '--threads', str(torch.get_num_threads())])
+    with pytest.raises(SystemExit):
+        cli.parse_args(['--only', 'pose,nope'])
