@@ -15,7 +15,6 @@ line (:class:`FastModeWarning`); nothing is skipped silently.
 * With an Inferencer: ``optimize_inferencer(MMPoseInferencer(...), dtype='bf16')``.
 """
 import copy
-import inspect
 import itertools
 import random
 import warnings
@@ -32,11 +31,18 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import Registry
 
 from ..fast import MergedExchangeHRModule, fold_batch_norms, optimize
+from ..fast.backends import BACKENDS, DTYPES, check_backend_dtype
 from ..models import HRNet, LiteHRNet
 
-FAST_DTYPES = ('fp32', 'bf16', 'int8')
-FAST_BACKENDS = ('eager', 'inductor', 'onnxruntime', 'openvino')
+FAST_DTYPES = DTYPES  # 'fp32', 'bf16', 'int8'
+FAST_BACKENDS = BACKENDS  # 'eager', 'inductor', 'onnxruntime', 'openvino'
 DEFAULT_CALIBRATION_BATCHES = 8
+
+
+def default_backend(dtype: str) -> str:
+    """The backend a dtype gets when none is named: OpenVINO for int8 (the PyTorch backends
+    have no int8), eager PyTorch otherwise."""
+    return 'openvino' if dtype == 'int8' else 'eager'
 
 # Heads of the toolbox models, by the attribute name the three toolboxes give them.
 HEAD_NAMES = ('head', 'decode_head', 'auxiliary_head', 'rpn_head', 'roi_head', 'bbox_head',
@@ -63,32 +69,28 @@ HOOKS = _hooks_registry()
 # --------------------------------------------------------------------------- arguments
 
 def check_fast_args(dtype: str, backend: str, calibration=None, owner: str = 'fast mode') -> None:
-    """Raise ``ValueError`` naming the field for an unknown dtype / backend, or int8 without
-    calibration data (``calibration`` may be ``'dataloader'`` when the caller brings it)."""
+    """Raise ``ValueError`` naming the field for an unknown dtype / backend, a pair the backend
+    does not run (listing the allowed pairs), or int8 without calibration data
+    (``calibration`` may be ``'dataloader'`` when the caller brings it)."""
     if dtype not in FAST_DTYPES:
         raise ValueError(f'{owner}: dtype must be one of {FAST_DTYPES}, got {dtype!r}')
     if backend not in FAST_BACKENDS:
         raise ValueError(f'{owner}: backend must be one of {FAST_BACKENDS}, got {backend!r}')
+    try:
+        check_backend_dtype(backend, dtype)
+    except ValueError as e:
+        raise ValueError(f'{owner}: {e}') from None
     if dtype == 'int8' and calibration is None:
         raise ValueError(f'{owner}: dtype int8 needs calibration data: pass calibration= '
                          f'(input tensors, e.g. calibration_inputs(model, dataloader))')
 
 
 def _optimize(module: nn.Module, dtype: str, backend: str, calibration=None):
-    """:func:`hrnet_mm.fast.optimize` with the string dtype / backend of issue 12, also on an
-    ``optimize`` that only knows torch dtypes and ``compile=`` (eager / inductor)."""
-    params = inspect.signature(optimize).parameters
-    if 'backend' in params:
-        kwargs = dict(dtype=dtype, backend=backend)
-        if calibration is not None:
-            kwargs['calibration'] = calibration
-        return optimize(module, **kwargs)
-    if backend not in ('eager', 'inductor') or dtype == 'int8':
-        raise ValueError(f'backend {backend!r} with dtype {dtype!r} is not available in this '
-                         f'hrnet_mm.fast.optimize: it supports backend eager / inductor with '
-                         f'dtype fp32 / bf16')
-    torch_dtype = {'fp32': torch.float32, 'bf16': torch.bfloat16}[dtype]
-    return optimize(module, dtype=torch_dtype, compile=backend == 'inductor')
+    """:func:`hrnet_mm.fast.optimize` of ``module`` (``calibration`` only when given)."""
+    kwargs = dict(dtype=dtype, backend=backend)
+    if calibration is not None:
+        kwargs['calibration'] = list(calibration)
+    return optimize(module, **kwargs)
 
 
 # --------------------------------------------------------------------------- whole models
@@ -132,7 +134,7 @@ def _names(items: Sequence[str], limit: int = 3) -> str:
     return shown + (f' and {len(items) - limit} more' if len(items) > limit else '')
 
 
-def optimize_mm_model(model: nn.Module, dtype: str = 'fp32', backend: str = 'eager',
+def optimize_mm_model(model: nn.Module, dtype: str = 'fp32', backend: Optional[str] = None,
                       calibration: Optional[Iterable[torch.Tensor]] = None) -> nn.Module:
     """An inference copy of an mmpose / mmseg / mmdet model; ``model`` is never changed.
 
@@ -149,8 +151,9 @@ def optimize_mm_model(model: nn.Module, dtype: str = 'fp32', backend: str = 'eag
         model (nn.Module): An mm ``BaseModel`` (``TopdownPoseEstimator``,
             ``EncoderDecoder``, ``TwoStageDetector`` ...), maybe in a model wrapper.
         dtype (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` (needs ``calibration``).
-        backend (str): ``'eager'``, ``'inductor'`` (``torch.compile``), ``'onnxruntime'``
-            or ``'openvino'``.
+        backend (str, optional): ``'eager'``, ``'inductor'`` (``torch.compile``),
+            ``'onnxruntime'`` or ``'openvino'``; default :func:`default_backend` (eager, or
+            OpenVINO for int8).
         calibration (iterable of Tensor, optional): int8 only: preprocessed input batches
             (:func:`calibration_inputs` takes them from a dataloader).
 
@@ -174,6 +177,7 @@ def optimize_mm_model(model: nn.Module, dtype: str = 'fp32', backend: str = 'eag
         >>> max((a - b).abs().max().item() for a, b in zip(net(x), fast(x))) < 1e-4
         True
     """
+    backend = backend or default_backend(dtype)
     check_fast_args(dtype, backend, calibration)
     if is_model_wrapper(model):
         model = model.module
@@ -285,7 +289,8 @@ class FastInferenceHook(Hook):
 
     Args:
         dtype (str): ``'fp32'``, ``'bf16'`` or ``'int8'``.
-        backend (str): ``'eager'``, ``'inductor'``, ``'onnxruntime'`` or ``'openvino'``.
+        backend (str, optional): ``'eager'``, ``'inductor'``, ``'onnxruntime'`` or
+            ``'openvino'``; default eager (OpenVINO for int8).
         calibration_batches (int): int8 only: calibrate on the first this many batches of the
             validation / test dataloader.
         val (bool): Optimise validation.
@@ -297,9 +302,10 @@ class FastInferenceHook(Hook):
     """
     priority = 'LOW'
 
-    def __init__(self, dtype: str = 'fp32', backend: str = 'eager',
+    def __init__(self, dtype: str = 'fp32', backend: Optional[str] = None,
                  calibration_batches: int = DEFAULT_CALIBRATION_BATCHES, val: bool = True,
                  test: bool = True):
+        backend = backend or default_backend(dtype)
         check_fast_args(dtype, backend, 'dataloader', owner='FastInferenceHook')
         if not isinstance(calibration_batches, int) or calibration_batches < 1:
             raise ValueError(f'FastInferenceHook: calibration_batches must be a positive int, '
@@ -345,10 +351,11 @@ class FastInferenceHook(Hook):
         self._swap_out(runner)
 
 
-def add_fast_hook(cfg, dtype: str = 'fp32', backend: str = 'eager',
+def add_fast_hook(cfg, dtype: str = 'fp32', backend: Optional[str] = None,
                   calibration_batches: int = DEFAULT_CALIBRATION_BATCHES) -> None:
     """Append a :class:`FastInferenceHook` to ``cfg.custom_hooks`` (replacing one already
     there)."""
+    backend = backend or default_backend(dtype)
     check_fast_args(dtype, backend, 'dataloader')
     hooks = [h for h in cfg.get('custom_hooks', None) or []
              if h.get('type') not in ('hrnet_mm.FastInferenceHook', 'FastInferenceHook',
@@ -371,7 +378,7 @@ def add_fast_args(parser) -> None:
                        help='with --fast: compute dtype (default fp32; int8 calibrates on the '
                        'first --calibration-batches batches of the test dataloader)')
     group.add_argument('--backend', choices=FAST_BACKENDS, default=None,
-                       help='with --fast: runtime (default eager)')
+                       help='with --fast: runtime (default eager; openvino for int8)')
     group.add_argument('--calibration-batches', type=int, default=None,
                        help=f'with --fast --dtype int8: batches of the test dataloader to '
                        f'calibrate on (default {DEFAULT_CALIBRATION_BATCHES})')
@@ -386,7 +393,8 @@ def fast_args(args) -> Optional[dict]:
         if given:
             raise SystemExit(f'{", ".join(given)} only apply with --fast')
         return None
-    return dict(dtype=args.dtype or 'fp32', backend=args.backend or 'eager',
+    dtype = args.dtype or 'fp32'
+    return dict(dtype=dtype, backend=args.backend or default_backend(dtype),
                 calibration_batches=args.calibration_batches or DEFAULT_CALIBRATION_BATCHES)
 
 
@@ -401,7 +409,7 @@ def apply_fast_args(cfg, args) -> Optional[dict]:
 
 # --------------------------------------------------------------------------- Inferencers
 
-def optimize_inferencer(inferencer, dtype: str = 'bf16', backend: str = 'eager',
+def optimize_inferencer(inferencer, dtype: str = 'bf16', backend: Optional[str] = None,
                         calibration: Optional[Iterable[torch.Tensor]] = None):
     """Make an mm Inferencer predict with an optimised copy of its model (in place).
 
@@ -412,7 +420,8 @@ def optimize_inferencer(inferencer, dtype: str = 'bf16', backend: str = 'eager',
     Args:
         inferencer: The Inferencer.
         dtype (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` (needs ``calibration``).
-        backend (str): ``'eager'``, ``'inductor'``, ``'onnxruntime'`` or ``'openvino'``.
+        backend (str, optional): ``'eager'``, ``'inductor'``, ``'onnxruntime'`` or
+            ``'openvino'``; default eager (OpenVINO for int8).
         calibration (iterable of Tensor, optional): int8 only: preprocessed input batches.
 
     Returns:
@@ -424,6 +433,7 @@ def optimize_inferencer(inferencer, dtype: str = 'bf16', backend: str = 'eager',
         inferencer = optimize_inferencer(MMPoseInferencer(pose2d=CONFIG,
                                          pose2d_weights=CKPT, det_model='whole_image'))
     """
+    backend = backend or default_backend(dtype)
     check_fast_args(dtype, backend, calibration, owner='optimize_inferencer')
     target = getattr(inferencer, 'inferencer', inferencer)  # MMPoseInferencer wraps one
     model = getattr(target, 'model', None)
@@ -440,7 +450,7 @@ _MODEL_BUILDERS = {'mmpose': ('mmpose.apis', 'init_model'), 'mmseg': ('mmseg.api
 
 
 @contextmanager
-def fast_model_builders(scope: str, dtype: str = 'fp32', backend: str = 'eager',
+def fast_model_builders(scope: str, dtype: str = 'fp32', backend: Optional[str] = None,
                         calibration: Optional[Iterable[torch.Tensor]] = None) -> Iterator[None]:
     """Inside the block, the toolbox's model builder (``mmpose.apis.init_model``,
     ``mmseg.apis.init_model``, ``mmdet.apis.init_detector``) returns optimised copies
@@ -449,12 +459,14 @@ def fast_model_builders(scope: str, dtype: str = 'fp32', backend: str = 'eager',
     Args:
         scope (str): The config's ``default_scope`` (``'mmpose'``, ``'mmseg'``, ``'mmdet'``).
         dtype (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` (needs ``calibration``).
-        backend (str): ``'eager'``, ``'inductor'``, ``'onnxruntime'`` or ``'openvino'``.
+        backend (str, optional): ``'eager'``, ``'inductor'``, ``'onnxruntime'`` or
+            ``'openvino'``; default eager (OpenVINO for int8).
         calibration (iterable of Tensor, optional): int8 only: preprocessed input batches.
     """
     if scope not in _MODEL_BUILDERS:
         raise ValueError(f'fast mode: scope must be one of {sorted(_MODEL_BUILDERS)}, '
                          f'got {scope!r}')
+    backend = backend or default_backend(dtype)
     check_fast_args(dtype, backend, calibration)
     import importlib
     module_name, attr = _MODEL_BUILDERS[scope]
