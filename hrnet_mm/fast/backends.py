@@ -100,21 +100,26 @@ class Rewrites:
         merge_exchange (bool): Merge the exchange units (:class:`MergedExchangeHRModule`).
         channels_last (bool): Channels-last weights and activations (PyTorch backends only;
             the runtimes choose their own layouts).
+        static_pooling (bool): Runtimes: trace Lite-HRNet's cross-resolution pooling as fixed
+            ``AveragePool`` for inputs divisible by 32 (a second graph; other sizes run the
+            general one). PyTorch already pools that way in eager mode.
     """
     fold_bn: bool = True
     merge_exchange: bool = False
     channels_last: bool = False
+    static_pooling: bool = False
 
 
-#: Chosen by measurement (docs/fast.md "Backends", /work/briefs/rewrites.md): the merged
-#: exchange units help oneDNN in eager/inductor but cost ORT and OpenVINO time (their graph
-#: optimisers fuse the separate 1x1 convs with the adds; the stacked conv + split breaks
-#: that). BN folding is free for the runtimes (they fold too) and shrinks the export.
+#: Chosen by measurement (docs/fast.md "Backends"): the merged exchange units help oneDNN in
+#: eager/inductor but not the runtimes (ORT on the merged export is slower, issue 12), so the
+#: runtimes get the plain exchange units. BN folding changes nothing for the runtimes (the
+#: ONNX exporter folds eval-mode BN itself: identical graphs) and is kept for smaller copies.
+#: Static pooling: OpenVINO Lite-HRNet-18 256x192 ~2.7x faster, ORT unchanged.
 REWRITES: Dict[str, Rewrites] = {
     'eager': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
     'inductor': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
-    'onnxruntime': Rewrites(fold_bn=True, merge_exchange=False, channels_last=False),
-    'openvino': Rewrites(fold_bn=True, merge_exchange=False, channels_last=False),
+    'onnxruntime': Rewrites(fold_bn=True, merge_exchange=False, static_pooling=True),
+    'openvino': Rewrites(fold_bn=True, merge_exchange=False, static_pooling=True),
 }
 
 
