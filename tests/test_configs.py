@@ -163,6 +163,14 @@ def test_every_config_is_listed():
     for algo in ('faster-rcnn', 'mask-rcnn'):
         assert sum(n.startswith(f'{algo}_hrnetv2p-w') for n in names) == 6
     assert sum(n.startswith('cascade-rcnn_hrnetv2p-w') for n in names) == 3
+    for data in ('wflw', '300w', 'cofw', 'aflw'):  # face, HRNetV2-W18
+        assert f'td-hm_hrnetv2-w18_8xb64-60e_{data}-256x256' in names
+    for hand in ('8xb64-210e_onehand10k', '8xb32-210e_coco-wholebody-hand'):
+        assert f'td-hm_hrnetv2-w18_{hand}-256x256' in names
+    assert 'td-hm_litehrnet-w18_8xb32-210e_coco-wholebody-hand-256x256' in names
+    for w, b in (('w32', 64), ('w48', 32)):
+        for size in ('256x192', '384x288'):
+            assert f'td-hm_hrnet-{w}_8xb{b}-210e_coco-wholebody-{size}' in names
 
 
 @pytest.mark.parametrize('path', ZOO_CONFIGS, ids=_id)
@@ -191,7 +199,18 @@ def test_config_reproduces_zoo(path, tmp_path, hrnet_mm_registered):
     channels = list(backbone.out_channels)
 
     # 3. neck and head: the same layers, spelled our way
-    if scope == 'mmpose':
+    if scope == 'mmpose' and 'neck' in zm:  # HRNetV2: FeatureMapProcessor(concat) == our neck
+        neck, fmp = om['neck'], {**defaults(mmpose_models.necks.FeatureMapProcessor),
+                                 **without(zm['neck'], 'type')}
+        assert zm['neck']['type'] == 'FeatureMapProcessor' and backbone.multiscale_output
+        assert fmp == dict(select_index=None, concat=True, scale_factor=1.0, apply_relu=False,
+                           align_corners=fmp['align_corners'])
+        assert neck == dict(type='hrnet_mm.HRNetV2Neck', in_channels=channels)
+        # FeatureMapProcessor resizes to stream 0 with bilinear and its align_corners
+        assert Upsample.from_cfg(defaults(HRNetV2Neck)['upsample']) == Upsample(
+            'bilinear', align_corners=fmp['align_corners'])
+        assert om['head']['in_channels'] == sum(channels) == build_ours(neck).out_channels[0]
+    elif scope == 'mmpose':
         assert 'neck' not in om and 'neck' not in zm
         assert om['head']['in_channels'] == channels[0]
     elif scope == 'mmdet':
@@ -228,6 +247,7 @@ def test_config_reproduces_zoo(path, tmp_path, hrnet_mm_registered):
 
 BUILD_CASES = {
     'td-hm_hrnet-w32_8xb64-210e_coco-256x192': (1, 3, 64, 64),
+    'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256': (1, 3, 64, 64),  # HRNetV2Neck + HeatmapHead
     'fcn_hr18_4xb2-40k_cityscapes-512x1024': (1, 3, 64, 128),
     'faster-rcnn_hrnetv2p-w18-1x_coco': (1, 3, 64, 96),
 }
