@@ -23,7 +23,9 @@ CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
 # Ours without a zoo counterpart: built from the zoo recipe named in their _base_, with another
 # backbone; the head widths follow the backbone.
 NO_ZOO_TWIN = {'fcn_litehrnet-18_4xb2-160k_cityscapes-512x1024.py',
-               'fcn_litehrnet-30_4xb2-160k_cityscapes-512x1024.py'}
+               'fcn_litehrnet-30_4xb2-160k_cityscapes-512x1024.py',
+               'faster-rcnn_litehrnet-18-2x_coco.py', 'faster-rcnn_litehrnet-30-2x_coco.py',
+               'mask-rcnn_litehrnet-18-2x_coco.py', 'mask-rcnn_litehrnet-30-2x_coco.py'}
 # Not zoo experiments: the quickstart and the learning check on the bundled sample.
 NOT_ZOO = {'td-hm_hrnet-w18-small_1xb16-40e_coco-sample-128x96.py',
            'fcn_hr18s-v1_1xb4-150i_coco-sample-224x320.py'}
@@ -216,31 +218,40 @@ def test_config_reproduces_zoo(path, tmp_path, hrnet_mm_registered):
     elif scope == 'mmdet':
         neck, hrfpn = om['neck'], zm['neck']
         assert neck['type'] == 'hrnet_mm.HRNetV2pNeck' and hrfpn['type'] == 'HRFPN'
-        assert neck['in_channels'] == channels == hrfpn['in_channels']
-        mine = {**defaults(HRNetV2pNeck), **without(neck, 'type')}
-        theirs = {**defaults(mmdet_models.necks.HRFPN), **without(hrfpn, 'type')}
+        assert neck['in_channels'] == channels
+        if name not in NO_ZOO_TWIN:  # Lite-HRNet: HRFPN's arguments but its own channels
+            assert channels == hrfpn['in_channels']
+        mine = {**defaults(HRNetV2pNeck), **without(neck, 'type', 'in_channels')}
+        theirs = {**defaults(mmdet_models.necks.HRFPN), **without(hrfpn, 'type', 'in_channels')}
         shared = set(mine) & set(theirs)
         assert {k: mine[k] for k in shared} == {k: theirs[k] for k in shared}
         # HRFPN resizes with F.interpolate(mode='bilinear'), align_corners left at False
         assert Upsample.from_cfg(mine['upsample']) == Upsample('bilinear', align_corners=False)
         build_ours(neck)
     else:  # mmseg: FCNHead(input_transform='resize_concat') == HRNetV2Neck + FCNHead
-        neck, head, zhead = om['neck'], om['decode_head'], zm['decode_head']
+        neck = om['neck']
         assert neck == dict(type='hrnet_mm.HRNetV2Neck', in_channels=channels)
-        assert zhead['input_transform'] == 'resize_concat'
-        assert tuple(zhead['in_index']) == tuple(range(len(zhead['in_channels'])))
-        # the FCNHead resizes with bilinear and its own align_corners: the neck's default
-        assert Upsample.from_cfg(defaults(HRNetV2Neck)['upsample']) == Upsample(
-            'bilinear', align_corners=zhead['align_corners'])
-        assert head['in_index'] == 0 and head['input_transform'] is None
-        assert head['in_channels'] == sum(channels) == build_ours(neck).out_channels[0]
-        if name in NO_ZOO_TWIN:  # the W18 recipe's head, as wide as its input
-            assert head['channels'] == head['in_channels']
-            changed = ('in_channels', 'channels', 'in_index', 'input_transform')
-        else:
-            assert zhead['in_channels'] == channels and zhead['channels'] == sum(channels)
-            changed = ('in_channels', 'in_index', 'input_transform')
-        assert without(head, *changed) == without(zhead, *changed)
+        # OCRNet: a list of heads (auxiliary FCNHead, OCRHead), each on the concatenated streams
+        heads, zheads = om['decode_head'], zm['decode_head']
+        heads, zheads = (heads, zheads) if isinstance(zheads, list) else ([heads], [zheads])
+        assert len(heads) == len(zheads)
+        for head, zhead in zip(heads, zheads):
+            assert zhead['input_transform'] == 'resize_concat'
+            assert tuple(zhead['in_index']) == tuple(range(len(zhead['in_channels'])))
+            # the head resizes with bilinear and its own align_corners: the neck's default
+            assert Upsample.from_cfg(defaults(HRNetV2Neck)['upsample']) == Upsample(
+                'bilinear', align_corners=zhead['align_corners'])
+            assert head['in_index'] == 0 and head['input_transform'] is None
+            assert head['in_channels'] == sum(channels) == build_ours(neck).out_channels[0]
+            if name in NO_ZOO_TWIN:  # the W18 recipe's head, as wide as its input
+                assert head['channels'] == head['in_channels']
+                changed = ('in_channels', 'channels', 'in_index', 'input_transform')
+            else:
+                assert zhead['in_channels'] == channels
+                if zhead['type'] == 'FCNHead':  # FCN heads as wide as their input
+                    assert zhead['channels'] == sum(channels)
+                changed = ('in_channels', 'in_index', 'input_transform')
+            assert without(head, *changed) == without(zhead, *changed)
 
 
 # --- whole models: same parameters, same numbers with the zoo's weights ---------------------
@@ -250,6 +261,8 @@ BUILD_CASES = {
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256': (1, 3, 64, 64),  # HRNetV2Neck + HeatmapHead
     'fcn_hr18_4xb2-40k_cityscapes-512x1024': (1, 3, 64, 128),
     'faster-rcnn_hrnetv2p-w18-1x_coco': (1, 3, 64, 96),
+    'ocrnet_hr18s_4xb2-40k_cityscapes-512x1024': (1, 3, 64, 128),  # FCN + OCR heads on the neck
+    'fcos_hrnetv2p-w18-gn-head_4xb4-1x_coco': (1, 3, 64, 96),  # HRNetV2pNeck(stride=2)
 }
 
 

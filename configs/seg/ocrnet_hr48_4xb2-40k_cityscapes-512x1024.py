@@ -1,0 +1,9 @@
+# OCRNet (HRNet + OCR) on HRNetV2-W48, Cityscapes 512x1024, 40k iterations: mmseg zoo mIoU 80.58.
+# mmseg's zoo config with hrnet_mm's HRNetV2-W48 backbone + HRNetV2Neck (_base_/hrnetv2-w48.py).
+_base_ = ['mmseg::ocrnet/ocrnet_hr48_4xb2-40k_cityscapes-512x1024.py', './_base_/hrnetv2-w48.py']
+model = _base_.pop('backbone_neck')
+# Both heads (the auxiliary FCN and the OCR head) take the neck's concatenated streams.
+model.decode_head = [
+    dict(head, in_channels=sum(model.neck.in_channels), in_index=0,
+         input_transform=None)
+    for head in _base_.model.decode_head]
