@@ -23,11 +23,13 @@ Example:
     >>> max(result.max_abs_diff.values()) <= 1e-4
     True
 """
+import contextlib
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -41,6 +43,8 @@ MIN_OPSET = 13  # Resize with exact output sizes, Split/ReduceMean with inputs
 DYNAMIC_AXES = ('batch', 'height', 'width')
 _AXIS_INDEX = {'batch': 0, 'height': 2, 'width': 3}
 DEFAULT_ATOL = 1e-4
+FIXED_RATIO_MULTIPLE = 32  # input sizes for which every stream-size ratio is an exact power of 2
+_TRACE_LOCK = threading.Lock()
 
 Shape = Tuple[int, int, int, int]
 
@@ -66,6 +70,8 @@ class ExportResult:
             treats as constants); harmless when verification at other sizes passed.
         weights_path (str, optional): OpenVINO IR only: the ``.bin`` beside ``path`` (the
             ``.xml``).
+        fixed_ratios (bool): Whether resampling was traced with fixed ratios (the graph then
+            serves input sizes divisible by 32 only; :func:`fixed_ratio_resampling`).
     """
     path: str
     opset: int
@@ -76,6 +82,7 @@ class ExportResult:
     export_seconds: float = 0.0
     tracer_warnings: List[str] = field(default_factory=list)
     weights_path: Optional[str] = None
+    fixed_ratios: bool = False
 
 
 class BackboneWithNeck(nn.Module):
@@ -208,6 +215,89 @@ def build_model(config, checkpoint: Optional[str] = None,
     return model.eval()
 
 
+def _fixed_pool_to_size(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    out_h, out_w = int(size[0]), int(size[1])
+    if h % out_h or w % out_w:
+        raise ValueError(f'fixed ratios need input sizes divisible by {FIXED_RATIO_MULTIPLE}: '
+                         f'a {h}x{w} stream does not pool to {out_h}x{out_w} exactly')
+    kernel = (h // out_h, w // out_w)
+    return x if kernel == (1, 1) else F.avg_pool2d(x, kernel, kernel)
+
+
+@contextlib.contextmanager
+def fixed_ratio_resampling() -> Iterator[None]:
+    """While tracing: resample between streams by fixed integer ratios instead of to the
+    symbolic size of the target stream.
+
+    * ``F.interpolate(x, size=...)`` whose traced size is an exact integer multiple of the
+      input's becomes ``F.interpolate(x, scale_factor=...)``: an ONNX ``Resize`` with constant
+      scales, which ONNX Runtime runs in its blocked (NCHWc) layout together with the
+      surrounding convolutions, adds and ReLUs (with symbolic sizes it reorders the layout
+      around every ``Resize``: 74 + 99 reorder nodes in HRNet-W32);
+    * Lite-HRNet's cross-resolution pooling becomes a fixed ``AveragePool`` (kernel = the
+      traced size ratio) instead of the two averaging-matrix products that serve any size.
+
+    The graph is then exact for every input whose height and width are divisible by 32 (the
+    ratios are the same powers of 2 there, as in the toolboxes' own exports, which use
+    ``scale_factor``) and wrong or failing for other sizes. Tracing only: the patch is
+    process-wide while it lasts (under a lock), so nothing else should run models meanwhile.
+    """
+    from .models import lite_hrnet
+    original_interpolate = F.interpolate
+    original_pool = lite_hrnet.pool_to_size
+
+    def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corners=None,
+                    recompute_scale_factor=None, antialias=False):
+        if size is not None and scale_factor is None and input.dim() == 4:
+            out = (size, size) if isinstance(size, int) else tuple(size)
+            h, w = int(input.shape[-2]), int(input.shape[-1])
+            out_h, out_w = int(out[0]), int(out[1])
+            if out_h % h == 0 and out_w % w == 0:
+                if (out_h, out_w) == (h, w):
+                    return input
+                return original_interpolate(input, scale_factor=(float(out_h // h),
+                                                                 float(out_w // w)),
+                                            mode=mode, align_corners=align_corners)
+        return original_interpolate(input, size, scale_factor, mode, align_corners,
+                                    recompute_scale_factor, antialias)
+
+    F.interpolate = interpolate
+    lite_hrnet.pool_to_size = _fixed_pool_to_size
+    try:
+        yield
+    finally:
+        F.interpolate = original_interpolate
+        lite_hrnet.pool_to_size = original_pool
+
+
+def divisible_for_fixed_ratios(shape: Sequence[int]) -> bool:
+    """Whether a fixed-ratio graph (:func:`fixed_ratio_resampling`) is exact for ``shape``."""
+    return shape[-2] % FIXED_RATIO_MULTIPLE == 0 and shape[-1] % FIXED_RATIO_MULTIPLE == 0
+
+
+def _resolve_fixed_ratios(fixed_ratios: Optional[bool], input_shape: Shape,
+                          dynamic: Sequence[str]) -> bool:
+    if fixed_ratios is None:  # auto: only where it cannot change what the graph accepts
+        return not ({'height', 'width'} & set(dynamic)) and divisible_for_fixed_ratios(
+            input_shape)
+    if not isinstance(fixed_ratios, bool):
+        raise ValueError(f'fixed_ratios must be True, False or None, got {fixed_ratios!r}')
+    if fixed_ratios and not divisible_for_fixed_ratios(input_shape):
+        raise ValueError(f'fixed_ratios=True needs an input_shape whose height and width are '
+                         f'divisible by {FIXED_RATIO_MULTIPLE}, got {tuple(input_shape)}')
+    return fixed_ratios
+
+
+def traced(module: nn.Module, x: torch.Tensor, path: str, opset: int, input_name: str,
+           output_names: Sequence[str], dynamic_axes: Mapping,
+           fixed_ratios: bool = False) -> List[str]:
+    """Trace ``module`` at ``x`` to the ONNX file ``path`` (optionally with
+    :func:`fixed_ratio_resampling`); returns the distinct TracerWarnings."""
+    with _TRACE_LOCK, (fixed_ratio_resampling() if fixed_ratios else contextlib.nullcontext()):
+        return _export(module, x, path, opset, input_name, output_names, dynamic_axes)
+
+
 def _check_args(input_shape, dynamic, opset) -> Tuple[Shape, Tuple[str, ...]]:
     if (len(input_shape) != 4 or not all(isinstance(v, int) and v > 0 for v in input_shape)):
         raise ValueError(f'input_shape must be 4 positive ints (N, C, H, W), got '
@@ -229,18 +319,24 @@ def _check_args(input_shape, dynamic, opset) -> Tuple[Shape, Tuple[str, ...]]:
     return tuple(input_shape), tuple(d for d in DYNAMIC_AXES if d in dynamic)
 
 
-def unseen_shape(shape: Shape, dynamic: Sequence[str]) -> Shape:
+def unseen_shape(shape: Shape, dynamic: Sequence[str], fixed_ratios: bool = False) -> Shape:
     """A second verification shape along the dynamic axes: one more image, and 1.5x + 1 in
-    height / width, which is not divisible by 32 (ceil-rounding at every stride-2 step).
+    height / width, which is not divisible by 32 (ceil-rounding at every stride-2 step); with
+    ``fixed_ratios`` (graphs for sizes divisible by 32) 32 more instead.
 
     Example:
         >>> unseen_shape((1, 3, 256, 192), ('batch', 'height', 'width'))
         (2, 3, 385, 289)
+        >>> unseen_shape((1, 3, 256, 192), ('batch', 'height', 'width'), fixed_ratios=True)
+        (2, 3, 288, 224)
     """
     n, c, h, w = shape
+
+    def grow(v):
+        return v + FIXED_RATIO_MULTIPLE if fixed_ratios else v + v // 2 + 1
     return (n + 1 if 'batch' in dynamic else n, c,
-            h + h // 2 + 1 if 'height' in dynamic else h,
-            w + w // 2 + 1 if 'width' in dynamic else w)
+            grow(h) if 'height' in dynamic else h,
+            grow(w) if 'width' in dynamic else w)
 
 
 def _ort_session(path: str, num_threads: Optional[int] = None):
@@ -319,7 +415,7 @@ def export_onnx(model: nn.Module, path: str, input_shape: Sequence[int] = (1, 3,
                 output_names: Optional[Sequence[str]] = None,
                 verify: bool = True, verify_shapes: Optional[Sequence[Shape]] = None,
                 atol: float = DEFAULT_ATOL, resize_to_input: bool = False,
-                seed: int = 0) -> ExportResult:
+                seed: int = 0, fixed_ratios: Optional[bool] = None) -> ExportResult:
     """Export ``model`` (+ ``neck``) to ONNX and verify it with onnxruntime before writing.
 
     The file is written atomically: when tracing, the ONNX checker or the verification fails,
@@ -345,6 +441,11 @@ def export_onnx(model: nn.Module, path: str, input_shape: Sequence[int] = (1, 3,
         atol: Largest allowed absolute difference.
         resize_to_input: Segmentation models: logits at the input size (as mmseg predicts).
         seed: Seed of the random example and verification inputs.
+        fixed_ratios: Trace the resampling between streams with fixed ratios
+            (:func:`fixed_ratio_resampling`): faster in onnxruntime (HRNet-W32: the whole graph
+            in the blocked layout), exact only for heights and widths divisible by 32, like the
+            toolboxes' own exports. ``None`` (default): on when height and width are static
+            and divisible by 32, off otherwise (any size works).
 
     Returns:
         :class:`ExportResult`.
@@ -354,6 +455,7 @@ def export_onnx(model: nn.Module, path: str, input_shape: Sequence[int] = (1, 3,
         ExportError: when tracing fails or the exported graph does not match PyTorch.
     """
     input_shape, dynamic = _check_args(input_shape, dynamic, opset)
+    fixed_ratios = _resolve_fixed_ratios(fixed_ratios, input_shape, dynamic)
     try:
         import onnx
     except ImportError as e:
@@ -385,20 +487,21 @@ def export_onnx(model: nn.Module, path: str, input_shape: Sequence[int] = (1, 3,
                         out_axes[_AXIS_INDEX[d]] = f'{name}_{d}'
             axes[name] = out_axes
         if verify_shapes is None:
-            verify_shapes = [input_shape] + ([unseen_shape(input_shape, dynamic)]
+            verify_shapes = [input_shape] + ([unseen_shape(input_shape, dynamic, fixed_ratios)]
                                              if dynamic else [])
 
         with atomic_path(path) as tmp:
             start = time.perf_counter()
-            tracer_warnings = _export(module, x, tmp, opset, input_name, output_names,
-                                      {k: v for k, v in axes.items() if v})
+            tracer_warnings = traced(module, x, tmp, opset, input_name, output_names,
+                                     {k: v for k, v in axes.items() if v}, fixed_ratios)
             seconds = time.perf_counter() - start
             onnx.checker.check_model(tmp)
             diffs = verify_onnx(tmp, module, verify_shapes, atol=atol,
                                 seed=seed + 1) if verify else {}
         return ExportResult(path=path, opset=opset, input_name=input_name,
                             output_names=output_names, dynamic=dynamic, max_abs_diff=diffs,
-                            export_seconds=seconds, tracer_warnings=tracer_warnings)
+                            export_seconds=seconds, tracer_warnings=tracer_warnings,
+                            fixed_ratios=fixed_ratios)
     finally:
         model.train(was_training)
 
@@ -506,7 +609,8 @@ def export_openvino(model: nn.Module, path: str,
                     output_names: Optional[Sequence[str]] = None,
                     verify: bool = True, verify_shapes: Optional[Sequence[Shape]] = None,
                     atol: float = DEFAULT_ATOL, resize_to_input: bool = False,
-                    seed: int = 0, compress_to_fp16: bool = False) -> ExportResult:
+                    seed: int = 0, compress_to_fp16: bool = False,
+                    fixed_ratios: Optional[bool] = None) -> ExportResult:
     """Export ``model`` (+ ``neck``) to OpenVINO IR (``path`` = ``.xml``, weights in the
     ``.bin`` beside it) and verify it with OpenVINO against PyTorch before writing.
 
@@ -518,7 +622,7 @@ def export_openvino(model: nn.Module, path: str,
 
     Args:
         model, input_shape, neck, dynamic, opset, input_name, output_names, verify_shapes,
-        atol, resize_to_input, seed: as for :func:`export_onnx`.
+        atol, resize_to_input, seed, fixed_ratios: as for :func:`export_onnx`.
         path: Destination ``.xml`` file.
         verify: Compare OpenVINO (fp32 inference precision) with PyTorch before writing.
         compress_to_fp16: Store the weights in fp16 (half the ``.bin``; outputs then differ
@@ -556,7 +660,8 @@ def export_openvino(model: nn.Module, path: str,
     try:
         onnx_result = export_onnx(module, os.path.join(tmp, 'model.onnx'), input_shape,
                                   dynamic=dynamic_axes, opset=opset, input_name=input_name,
-                                  output_names=output_names, verify=False, seed=seed)
+                                  output_names=output_names, verify=False, seed=seed,
+                                  fixed_ratios=fixed_ratios)
         start = time.perf_counter()
         try:
             ov_model = ov.convert_model(onnx_result.path)
@@ -567,8 +672,9 @@ def export_openvino(model: nn.Module, path: str,
                               f'{type(e).__name__}: {e}') from e
         seconds = onnx_result.export_seconds + time.perf_counter() - start
         if verify_shapes is None:
-            verify_shapes = [input_shape] + ([unseen_shape(input_shape, dynamic_axes)]
-                                             if dynamic_axes else [])
+            verify_shapes = [input_shape] + (
+                [unseen_shape(input_shape, dynamic_axes, onnx_result.fixed_ratios)]
+                if dynamic_axes else [])
         try:
             diffs = verify_openvino(tmp_xml, module, verify_shapes, atol=atol,
                                     seed=seed + 1) if verify else {}
@@ -582,7 +688,7 @@ def export_openvino(model: nn.Module, path: str,
                             output_names=onnx_result.output_names, dynamic=dynamic_axes,
                             max_abs_diff=diffs, export_seconds=seconds,
                             tracer_warnings=onnx_result.tracer_warnings,
-                            weights_path=weights)
+                            weights_path=weights, fixed_ratios=onnx_result.fixed_ratios)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         model.train(was_training)
@@ -591,4 +697,5 @@ def export_openvino(model: nn.Module, path: str,
 __all__ = ['DEFAULT_OPSET', 'MIN_OPSET', 'DYNAMIC_AXES', 'ExportError', 'ExportResult',
            'BackboneWithNeck', 'MMModelForExport', 'prepare_for_export', 'build_model',
            'unseen_shape', 'verify_onnx', 'export_onnx', 'verify_openvino', 'export_openvino',
+           'fixed_ratio_resampling', 'divisible_for_fixed_ratios', 'FIXED_RATIO_MULTIPLE',
            'check_finite']

@@ -100,26 +100,28 @@ class Rewrites:
         merge_exchange (bool): Merge the exchange units (:class:`MergedExchangeHRModule`).
         channels_last (bool): Channels-last weights and activations (PyTorch backends only;
             the runtimes choose their own layouts).
-        static_pooling (bool): Runtimes: trace Lite-HRNet's cross-resolution pooling as fixed
-            ``AveragePool`` for inputs divisible by 32 (a second graph; other sizes run the
-            general one). PyTorch already pools that way in eager mode.
+        fixed_ratios (bool): Runtimes: for inputs divisible by 32, a second graph traced with
+            fixed resampling ratios (``Resize`` with constant scales, Lite-HRNet's pooling as
+            a fixed ``AveragePool``; :func:`hrnet_mm.export.fixed_ratio_resampling`); other
+            sizes run the general graph. PyTorch needs no such thing.
     """
     fold_bn: bool = True
     merge_exchange: bool = False
     channels_last: bool = False
-    static_pooling: bool = False
+    fixed_ratios: bool = False
 
 
 #: Chosen by measurement (docs/fast.md "Backends"): the merged exchange units help oneDNN in
 #: eager/inductor but not the runtimes (ORT on the merged export is slower, issue 12), so the
 #: runtimes get the plain exchange units. BN folding changes nothing for the runtimes (the
 #: ONNX exporter folds eval-mode BN itself: identical graphs) and is kept for smaller copies.
-#: Static pooling: OpenVINO Lite-HRNet-18 256x192 ~2.7x faster, ORT unchanged.
+#: Fixed ratios: ONNX Runtime keeps HRNet-W32 in its blocked layout (1 layout reorder instead
+#: of 173, the adds and ReLUs fused into the convolutions); OpenVINO Lite-HRNet-18 ~2.7x faster.
 REWRITES: Dict[str, Rewrites] = {
     'eager': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
     'inductor': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
-    'onnxruntime': Rewrites(fold_bn=True, merge_exchange=False, static_pooling=True),
-    'openvino': Rewrites(fold_bn=True, merge_exchange=False, static_pooling=True),
+    'onnxruntime': Rewrites(fold_bn=True, merge_exchange=False, fixed_ratios=True),
+    'openvino': Rewrites(fold_bn=True, merge_exchange=False, fixed_ratios=True),
 }
 
 

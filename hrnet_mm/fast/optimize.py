@@ -81,7 +81,7 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
              backend: Optional[str] = None, calibration: Optional[Iterable] = None,
              threads: Optional[int] = None,
              example_input: Union[torch.Tensor, Sequence[int], None] = None,
-             static_pooling: Optional[bool] = None) -> nn.Module:
+             fixed_ratios: Optional[bool] = None) -> nn.Module:
     """An inference copy of ``model`` run by ``backend`` in ``dtype``; the model itself is
     never changed.
 
@@ -115,8 +115,8 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
         example_input (Tensor | shape, optional): Runtimes: the input traced to ONNX (default
             the first calibration sample, else the first call's input). Any other size works
             afterwards.
-        static_pooling (bool, optional): Runtimes: a second graph with Lite-HRNet's pooling
-            fixed, for sizes divisible by 32 (:mod:`.runtime`).
+        fixed_ratios (bool, optional): Runtimes: a second graph with fixed resampling ratios
+            for sizes divisible by 32 (:mod:`.runtime`).
 
     Returns:
         A module-like callable: tensors in (fp32, NCHW), the model's output structure out, fp32.
@@ -158,7 +158,7 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
                                backend == 'inductor')
         return _TorchThreads(fast, threads) if threads_given else fast
     return _optimize_runtime(model, backend, dtype_name, fold_bn, merge_exchange,
-                             chosen.static_pooling if static_pooling is None else static_pooling,
+                             chosen.fixed_ratios if fixed_ratios is None else fixed_ratios,
                              threads, calibration, example_input)
 
 
@@ -181,10 +181,10 @@ def _optimize_torch(model: nn.Module, dtype: torch.dtype, channels_last: bool, f
 
 
 def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
-                      merge_exchange: bool, static_pooling: bool, threads: int, calibration,
+                      merge_exchange: bool, fixed_ratios: bool, threads: int, calibration,
                       example_input):
-    from .runtime import (RuntimeModel, divisible_for_static_pooling, example_from,
-                          has_size_pooling, prepared_copy, temp_onnx_dir, trace_to_onnx)
+    from ..export import divisible_for_fixed_ratios
+    from .runtime import RuntimeModel, example_from, prepared_copy, temp_onnx_dir, trace_to_onnx
     require(backend)
     arrays = None
     if dtype == 'int8':
@@ -194,15 +194,14 @@ def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
             require('nncf', "int8 on the 'openvino' backend (NNCF)")
     module = prepared_copy(model, fold_bn, merge_exchange)
     attrs = {a: getattr(model, a) for a in ('out_channels', 'out_strides') if hasattr(model, a)}
-    static_pooling = static_pooling and has_size_pooling(module)
-    if static_pooling and arrays is not None:
-        # the static graph is calibrated on its own kind of input: sizes divisible by 32
-        static_pooling = all(divisible_for_static_pooling(a.shape) for a in arrays)
+    if fixed_ratios and arrays is not None:
+        # the fixed-ratio graph is calibrated on its own kind of input: sizes divisible by 32
+        fixed_ratios = all(divisible_for_fixed_ratios(a.shape) for a in arrays)
 
     def build(example: torch.Tensor, variant: str):
         with temp_onnx_dir() as tmp:
             path = os.path.join(tmp, 'model.onnx')
-            spec, _ = trace_to_onnx(module, example, path, fixed_pooling=variant == 'static')
+            spec, _ = trace_to_onnx(module, example, path, fixed_ratios=variant == 'static')
             if backend == 'onnxruntime':
                 from .ort_backend import build_ort
                 run = build_ort(path, dtype, threads, arrays)
@@ -213,7 +212,7 @@ def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
 
     example = example_from(example_input, arrays)
     return RuntimeModel(build, backend, dtype, threads, example, attrs,
-                        static_variant=static_pooling)
+                        static_variant=fixed_ratios)
 
 
 def quantize(model: nn.Module, calibration: Iterable, backend: str = 'openvino',

@@ -2,32 +2,29 @@
 module to ONNX with dynamic batch / height / width, and :class:`RuntimeModel`, the module-like
 callable that feeds a runtime and returns the model's own output structure in fp32.
 
-**Static pooling.** Lite-HRNet's cross-resolution weighting pools every stream to the size of
-the smallest one. Traced for any size, that pooling is two matrix products per stream
-(:func:`hrnet_mm.models.lite_hrnet.pool_to_size`); for inputs whose height and width are
-divisible by 32 it is a fixed ``AveragePool`` (the kernels are the constant stream-size
-ratios), which OpenVINO runs 2-3x faster (Lite-HRNet-18, 256x192). With
-``Rewrites.static_pooling`` the runtimes trace a second graph with fixed pooling and use it for
-sizes divisible by 32; other sizes run the general graph.
+**Fixed ratios.** Traced for any input size, the resampling between streams resizes to the
+symbolic size of the target stream, and Lite-HRNet's cross-resolution pooling is two matrix
+products per stream. For inputs whose height and width are divisible by 32 the ratios are
+fixed powers of 2: ``Resize`` with constant scales (ONNX Runtime then keeps the whole HRNet in
+its blocked layout) and a fixed ``AveragePool`` (OpenVINO Lite-HRNet-18 2-3x faster)
+(:func:`hrnet_mm.export.fixed_ratio_resampling`). With ``Rewrites.fixed_ratios`` the runtimes
+trace such a second graph and use it for sizes divisible by 32; other sizes run the general
+graph.
 """
-import contextlib
 import copy
 import tempfile
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.utils import _pytree as pytree
 
 from .backends import require
 
 INPUT_NAME = 'input'
 OPSET = 17
-STATIC_POOLING_MULTIPLE = 32  # input sizes for which every Lite-HRNet pooling divides exactly
-_TRACE_LOCK = threading.Lock()
 
 
 class _FlatOutputs(nn.Module):
@@ -53,48 +50,15 @@ def as_tensor_model(model: nn.Module) -> nn.Module:
     return model
 
 
-def has_size_pooling(module: nn.Module) -> bool:
-    """True when ``module`` pools to the size of another stream (Lite-HRNet's 'LITE' blocks)."""
-    from ..models.lite_hrnet import CrossResolutionWeighting
-    return any(isinstance(m, CrossResolutionWeighting) for m in module.modules())
-
-
-def divisible_for_static_pooling(shape: Sequence[int]) -> bool:
-    """Whether the static-pooling graph is exact for an input of ``shape`` (N, C, H, W)."""
-    return shape[-2] % STATIC_POOLING_MULTIPLE == 0 and shape[-1] % STATIC_POOLING_MULTIPLE == 0
-
-
-def _fixed_pool_to_size(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    h, w = int(x.shape[-2]), int(x.shape[-1])
-    out_h, out_w = int(size[0]), int(size[1])
-    if h % out_h or w % out_w:
-        raise ValueError(f'static pooling needs sizes divisible by {STATIC_POOLING_MULTIPLE}; '
-                         f'a {h}x{w} stream does not pool to {out_h}x{out_w} exactly')
-    kernel = (h // out_h, w // out_w)
-    return x if kernel == (1, 1) else F.avg_pool2d(x, kernel, kernel)
-
-
-@contextlib.contextmanager
-def static_pooling() -> Iterator[None]:
-    """While tracing: Lite-HRNet's ``pool_to_size`` as a fixed ``avg_pool2d`` whose kernel is
-    the traced size ratio (exact for every input divisible by 32). Only the trace sees it."""
-    from ..models import lite_hrnet
-    original = lite_hrnet.pool_to_size
-    lite_hrnet.pool_to_size = _fixed_pool_to_size
-    try:
-        yield
-    finally:
-        lite_hrnet.pool_to_size = original
-
-
 def trace_to_onnx(module: nn.Module, example: torch.Tensor, path: str,
-                  opset: int = OPSET, fixed_pooling: bool = False) -> Tuple[Any, List[str]]:
+                  opset: int = OPSET, fixed_ratios: bool = False) -> Tuple[Any, List[str]]:
     """Export ``module`` (eval mode, parameters frozen) to ``path`` with dynamic batch, height
     and width, tracing ``example``. Returns the output tree spec (to rebuild the model's output
-    structure from the graph outputs) and the output names. ``fixed_pooling``: trace under
-    :func:`static_pooling` (the graph is then valid for sizes divisible by 32 only)."""
+    structure from the graph outputs) and the output names. ``fixed_ratios``: trace under
+    :func:`hrnet_mm.export.fixed_ratio_resampling` (the graph is then valid for sizes divisible
+    by 32 only)."""
     require('onnx', 'the onnxruntime and openvino backends (ONNX export)')
-    from ..export import _export
+    from ..export import traced
     with torch.no_grad():
         out = module(example)
     leaves, spec = pytree.tree_flatten(out)
@@ -106,9 +70,8 @@ def trace_to_onnx(module: nn.Module, example: torch.Tensor, path: str,
     for name, t in zip(names, leaves):
         axes[name] = {0: 'batch', 2: f'{name}_h', 3: f'{name}_w'} if t.dim() == 4 else \
             ({0: 'batch'} if t.dim() >= 1 else {})
-    with _TRACE_LOCK, (static_pooling() if fixed_pooling else contextlib.nullcontext()):
-        _export(_FlatOutputs(module), example, path, opset, INPUT_NAME, names,
-                {k: v for k, v in axes.items() if v})
+    traced(_FlatOutputs(module), example, path, opset, INPUT_NAME, names,
+           {k: v for k, v in axes.items() if v}, fixed_ratios)
     return spec, names
 
 
@@ -150,7 +113,7 @@ class RuntimeModel(nn.Module):
 
     Tensors in (fp32, NCHW; any batch and size), the model's output structure out (tensors,
     lists, tuples, dicts), fp32. Graphs are built by ``build(example, variant)`` when first
-    needed: ``'static'`` (fixed pooling, for sizes divisible by 32, see the module docstring)
+    needed: ``'static'`` (fixed ratios, for sizes divisible by 32, see the module docstring)
     when ``static_variant`` is set, ``'general'`` otherwise.
 
     Args:
@@ -162,7 +125,7 @@ class RuntimeModel(nn.Module):
         example (Tensor, optional): Build the graph for this input now.
         attrs (dict): Attributes copied from the original model (``out_channels``,
             ``out_strides``).
-        static_variant (bool): Use a static-pooling graph for sizes divisible by 32.
+        static_variant (bool): Use a fixed-ratio graph for sizes divisible by 32.
     """
 
     def __init__(self, build: Callable, backend: str, dtype: str, threads: int,
@@ -183,7 +146,8 @@ class RuntimeModel(nn.Module):
 
     def variant(self, shape: Sequence[int]) -> str:
         """``'static'`` or ``'general'``: the graph that runs an input of ``shape``."""
-        return 'static' if self.static_variant and divisible_for_static_pooling(shape) \
+        from ..export import divisible_for_fixed_ratios
+        return 'static' if self.static_variant and divisible_for_fixed_ratios(shape) \
             else 'general'
 
     def _graph(self, x: torch.Tensor) -> Tuple[Callable, Any]:
