@@ -5,6 +5,7 @@ OpenMMLab format ``mim`` reads (``Collections`` / ``Models`` with ``Name``, ``Co
 ``Metadata``, ``Results``, ``Weights``). The checks here are about completeness and paths; the
 numbers were copied from the toolboxes' own metafiles.
 """
+import ast
 import glob
 import os.path as osp
 
@@ -24,6 +25,17 @@ MODEL_KEYS = {'Name', 'In Collection', 'Config', 'Metadata'}
 def _load(rel):
     with open(osp.join(REPO_ROOT, rel)) as f:
         return yaml.safe_load(f)
+
+
+def _bases(config: str) -> list:
+    """The ``_base_`` entries of a config file (without executing it)."""
+    tree = ast.parse(open(osp.join(REPO_ROOT, config)).read())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == '_base_'):
+            base = ast.literal_eval(node.value)
+            return [base] if isinstance(base, str) else list(base)
+    return []
 
 
 def _metafiles():
@@ -71,6 +83,8 @@ def test_listed_entries_are_complete():
         assert m['In Collection'] in collections, f'{where}: unknown collection'
         if 'Zoo Config' in m['Metadata']:  # a zoo twin carries the zoo's weights and numbers
             assert 'Weights' in m and m.get('Results'), f'{where}: zoo Weights / Results missing'
+            assert m['Metadata']['Zoo Config'] in _bases(m['Config']), \
+                f'{where}: Zoo Config is not the config\'s _base_'
         if 'Weights' in m:
             assert m['Weights'].startswith('https://'), f'{where}: Weights is not a URL'
         for r in m.get('Results', []):
