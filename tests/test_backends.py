@@ -164,7 +164,7 @@ def test_whole_pose_model_on_onnxruntime():
     with DefaultScope.overwrite_default_scope('mmpose'):
         model = MODELS.build(dict(
             type='TopdownPoseEstimator',
-            backbone=dict(type='hrnet_mm.HRNet', arch='w18_small_v1'),
+            backbone=dict(type='hrnet_mm.HRNet', arch='w18_small_v1', multiscale_output=False),
             head=dict(type='HeatmapHead', in_channels=16, out_channels=17,
                       deconv_out_channels=None, loss=dict(type='KeypointMSELoss'),
                       decoder=dict(type='MSRAHeatmap', input_size=(48, 64),

@@ -304,3 +304,26 @@ def test_export_tool_openvino_ir(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert 'OpenVINO vs PyTorch' in printed and str(tmp_path / 'w18s.bin') in printed
     assert sorted(os.listdir(tmp_path)) == ['w18s.bin', 'w18s.xml']
+
+
+def test_fixed_ratios_export_constant_scales(tmp_path):
+    """fixed_ratios: every Resize has constant scales (no size computed from Shape ops), exact
+    at sizes divisible by 32 (verified at the traced one and 32 more); refused for others."""
+    import onnx
+    from hrnet_mm.export import unseen_shape
+    model = randomize_(HRNet('w18_small_v1', multiscale_output=True)).eval()
+    result = export_onnx(model, str(tmp_path / 'fixed.onnx'), (1, 3, 64, 64), fixed_ratios=True)
+    assert result.fixed_ratios
+    assert set(result.max_abs_diff) == {(1, 3, 64, 64), unseen_shape((1, 3, 64, 64),
+                                                                      result.dynamic, True)}
+    assert max(result.max_abs_diff.values()) <= ATOL
+    graph = onnx.load(result.path).graph
+    resizes = [n for n in graph.node if n.op_type == 'Resize']
+    assert resizes and all(len(n.input) == 3 for n in resizes)  # X, roi, scales: no sizes
+    with pytest.raises(ValueError, match='fixed_ratios'):
+        export_onnx(model, str(tmp_path / 'odd.onnx'), (1, 3, 97, 75), fixed_ratios=True)
+    # auto: static and divisible by 32 -> on; dynamic height/width -> off (any size)
+    static = export_onnx(model, str(tmp_path / 's.onnx'), (1, 3, 64, 64), dynamic=False)
+    assert static.fixed_ratios
+    assert not export_onnx(model, str(tmp_path / 'd.onnx'), (1, 3, 64, 64),
+                           verify=False).fixed_ratios

@@ -55,6 +55,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'in the .bin beside it)')
     parser.add_argument('--format', choices=FORMATS, help='output format (default: from the '
                         'extension of out: .xml is openvino, anything else onnx)')
+    parser.add_argument('--fixed-ratios', choices=['auto', 'on', 'off'], default='auto',
+                        help='trace resampling with fixed ratios (constant Resize scales, fixed '
+                        'Lite-HRNet pooling): as fast in onnxruntime as the toolboxes\' own '
+                        'exports, exact for sizes divisible by 32 only; auto (default): on for '
+                        'static height/width divisible by 32')
     parser.add_argument('--fp16-weights', action='store_true',
                         help='openvino: store the weights in fp16 (half the .bin; check with a '
                         'larger --atol, e.g. 1e-2)')
@@ -143,7 +148,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fmt = args.format or ('openvino' if args.out.endswith('.xml') else 'onnx')
         kwargs = dict(neck=neck, dynamic=args.dynamic, opset=args.opset,
                       verify=not args.no_verify, verify_shapes=verify_shapes, atol=args.atol,
-                      resize_to_input=args.resize_to_input)
+                      resize_to_input=args.resize_to_input,
+                      fixed_ratios={'auto': None, 'on': True, 'off': False}[args.fixed_ratios])
         if fmt == 'openvino':
             result = export_openvino(model, args.out, shape, compress_to_fp16=args.fp16_weights,
                                      **kwargs)
@@ -158,6 +164,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'exported {files} (opset {result.opset}, input {shape}, dynamic '
           f'{list(result.dynamic) or "none"}, outputs {list(result.output_names)}) in '
           f'{result.export_seconds:.1f}s')
+    if result.fixed_ratios:
+        print('  fixed resampling ratios: for input sizes divisible by 32')
     runtime = 'OpenVINO' if fmt == 'openvino' else 'onnxruntime'
     for s, diff in result.max_abs_diff.items():
         print(f'  {runtime} vs PyTorch at input {s}: max abs diff {diff:.2e}')
