@@ -141,30 +141,6 @@ def check_metrics(record: dict, keys) -> None:
         assert math.isfinite(record[key]), f'{key} = {record[key]}'
 
 
-def bytes_globals_missing() -> bool:
-    """True while Runner checkpoints holding an empty numpy array cannot be loaded.
-
-    The face datasets have no skeleton, so their ``dataset_meta['skeleton_link_colors']`` is an
-    empty array, which numpy pickles through ``bytes()``; torch's ``weights_only`` loading
-    refuses that global unless ``allow_mm_checkpoint_globals`` allows it.
-    """
-    import io
-
-    import numpy as np
-    import torch
-
-    from hrnet_mm.utils import allow_mm_checkpoint_globals
-    allow_mm_checkpoint_globals()
-    buf = io.BytesIO()
-    torch.save({'meta': {'colors': np.zeros((0, 3))}}, buf)
-    buf.seek(0)
-    try:
-        torch.load(buf)
-    except Exception:  # pickle.UnpicklingError
-        return True
-    return False
-
-
 # tools/test.py on the trained checkpoint too (the others validate inside tools/train.py).
 ALSO_TEST = {'wflw', 'coco-wholebody'}
 
@@ -183,9 +159,6 @@ def test_train_and_test_on_the_real_sample(case, tmp_path):
     assert osp.isfile(ckpt)
     if case not in ALSO_TEST:
         return
-    if case in ('wflw', 'cofw', 'aflw') and bytes_globals_missing():
-        pytest.xfail('hrnet_mm.utils.allow_mm_checkpoint_globals does not allow builtins.bytes: '
-                     "the face checkpoints' empty skeleton_link_colors array cannot be loaded")
     run([osp.join(TOOLS, 'test.py'), config, str(ckpt), '--work-dir', str(tmp_path / 'test'),
          '--cfg-options', *opts], cwd=tmp_path)
     check_metrics(last_metrics(tmp_path / 'test', keys[0]), keys)

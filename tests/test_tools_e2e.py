@@ -299,6 +299,21 @@ def test_safe_load_allows_only_history_buffer_methods():
             history_buffer_getattr(obj, name)
 
 
+def test_empty_numpy_arrays_load_and_bytes_stays_restricted(tmp_path):
+    """A face data set's meta has empty arrays (no skeleton): pickle protocol 2 spells their
+    data ``bytes()``, which loads; ``bytes`` with arguments does not."""
+    import numpy as np
+
+    from hrnet_mm.utils import allow_mm_checkpoint_globals
+    from hrnet_mm.utils.safe_load import empty_bytes
+    allow_mm_checkpoint_globals()
+    path = tmp_path / 'meta.pth'
+    torch.save(dict(meta=dict(skeleton_link_colors=np.zeros((0, 3)))), str(path))
+    assert torch.load(str(path))['meta']['skeleton_link_colors'].shape == (0, 3)
+    with pytest.raises(pickle.UnpicklingError):
+        empty_bytes(10 ** 9)
+
+
 def test_weights_only_still_refuses_other_callables(tmp_path):
     """Allowing the Runner's types does not let a checkpoint call arbitrary functions."""
     from hrnet_mm.utils import allow_mm_checkpoint_globals

@@ -9,9 +9,10 @@ metainfo with numpy arrays, numpy scalars from metrics) and the ``message_hub`` 
 :func:`allow_mm_checkpoint_globals` adds exactly the globals such checkpoints reference (found
 with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on pose, segmentation and
 detection checkpoints written by the Runner) instead of turning the safe loader off. The one
-builtin they need, ``getattr`` (pickle's spelling of ``HistoryBuffer.min`` and friends), is
-replaced by :func:`history_buffer_getattr`, which resolves only the public methods of
-``HistoryBuffer``.
+builtins they need are replaced by restricted stand-ins: ``getattr`` (pickle's spelling of
+``HistoryBuffer.min`` and friends) by :func:`history_buffer_getattr`, which resolves only the
+public methods of ``HistoryBuffer``, and ``bytes`` (protocol 2's spelling of ``b''``, from empty
+numpy arrays) by :func:`empty_bytes`.
 """
 from typing import Any, List, Tuple
 
@@ -47,11 +48,27 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
     return value
 
 
+def empty_bytes(*args: Any) -> bytes:
+    """``bytes()`` for pickle protocol 2's spelling of ``b''`` (the data of an empty numpy array,
+    e.g. the skeleton of a face data set in the checkpoint's dataset meta); anything else is
+    refused (non-empty bytes come through ``_codecs.encode``, which torch already allows).
+
+    Example:
+        >>> empty_bytes()
+        b''
+    """
+    if args:
+        raise torch.serialization.pickle.UnpicklingError(
+            f'checkpoint asks for bytes{args!r}; only the empty bytes() is allowed')
+    return b''
+
+
 def mm_checkpoint_globals() -> List[Tuple[Any, str]]:
     """The ``(object, pickled name)`` pairs a Runner checkpoint needs beyond torch's defaults."""
     pairs = [
         (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
         (history_buffer_getattr, 'builtins.getattr'),
+        (empty_bytes, 'builtins.bytes'),
         (np.ndarray, 'numpy.ndarray'),
         (np.dtype, 'numpy.dtype'),
     ]
@@ -93,4 +110,5 @@ def allow_mm_checkpoint_globals() -> None:
         torch.serialization.add_safe_globals(mm_checkpoint_globals())
 
 
-__all__ = ['allow_mm_checkpoint_globals', 'history_buffer_getattr', 'mm_checkpoint_globals']
+__all__ = ['allow_mm_checkpoint_globals', 'empty_bytes', 'history_buffer_getattr',
+           'mm_checkpoint_globals']
