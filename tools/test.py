@@ -2,6 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT
     python tools/test.py CONFIG CHECKPOINT --show-dir vis --out preds.pkl
+    python tools/test.py CONFIG CHECKPOINT --fast --dtype bf16     # optimised copy (docs/fast.md)
     bash tools/dist_test.sh CONFIG CHECKPOINT 2
 
 Checkpoints the Runner wrote (with numpy and mmengine objects in their meta) load under torch's
@@ -14,6 +15,7 @@ from typing import Optional, Sequence
 
 from hrnet_mm.apis import (add_common_args, build_runner, enable_visualization, load_config,
                            register_toolbox, set_work_dir, setup_launcher)
+from hrnet_mm.apis.fast_mode import add_fast_args, apply_fast_args
 from hrnet_mm.utils import allow_mm_checkpoint_globals
 
 
@@ -25,6 +27,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='write pictures of the predictions here')
     parser.add_argument('--interval', type=int, default=1, help='draw every n-th sample')
     add_common_args(parser)
+    add_fast_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -41,6 +44,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.show_dir:
         show_dir = osp.abspath(args.show_dir)
         enable_visualization(cfg, scope, show_dir, args.interval)
+    apply_fast_args(cfg, args)  # --fast: FastInferenceHook (int8 calibrates on the test loader)
     setup_launcher(cfg, args.launcher)
     runner = build_runner(cfg)
     if args.out:

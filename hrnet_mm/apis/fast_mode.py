@@ -234,6 +234,7 @@ def optimize_mm_model(model: nn.Module, dtype: str = 'fp32', backend: Optional[s
         if left:
             warn(f'{len(left)} batch norms of {head_name} stay unfolded (not after a conv): '
                  f'{_names(left)}')
+    fast.eval()  # the folded norms' nn.Identity stand-ins too
     fast.fast_report = report
     return fast
 

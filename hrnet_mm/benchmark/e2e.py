@@ -1,0 +1,397 @@
+"""Section ``e2e``: whole test loops as ``tools/test.py`` runs them, stock vs fast mode.
+
+Each task's real config runs mmengine's Runner ``test()`` over a real sample, once per variant
+and round, interleaved (stock, fast fp32, fast bf16 [, fast int8], stock, ...):
+
+* pose: HRNet-W32 256x192 top-down on the 4 COCO sample images with the sample's person
+  detections (the zoo's test setting: AP_H_56 boxes, flip test), weights fitted to the sample
+  (:func:`hrnet_mm.benchmark.fitting.train_pose_w32`); metric COCO keypoint AP;
+* seg: FCN-HRNetV2-W18 on the real Cityscapes frame of ``shared/data/cityscapes_sample`` at the
+  config's test scale (2048x1024, whole image), weights fitted to that frame (19 classes);
+  metric mIoU;
+* det: Faster R-CNN HRNetV2p-W18 at the config's 1333x800 on the 4 COCO images, random weights
+  (no fit: only the agreement of the variants means something); metric box mAP.
+
+Variants: *stock* = the config as it is; *fast* = the same config with
+``custom_hooks=[dict(type='hrnet_mm.FastInferenceHook', dtype=...)]`` (what ``tools/test.py
+--fast --dtype ...`` adds). Times: the whole ``runner.test()`` (data loading, pipeline,
+model, post-processing, evaluation, and the fast hook's optimisation of the model) and the
+model part (the time inside ``model.test_step``: preprocessing, network, head decoding), median
+over the rounds.
+"""
+import os
+import os.path as osp
+import statistics
+import time
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.hooks import Hook
+
+from .common import CACHE_DIR, MEAN, REPO_ROOT, STD, log
+from .sections import Context, register_section
+
+SHARED_DATA = osp.join(osp.dirname(REPO_ROOT), 'shared', 'data')
+CITYSCAPES_SAMPLE = osp.join(SHARED_DATA, 'cityscapes_sample')
+CONFIGS = osp.join(REPO_ROOT, 'configs')
+TASKS = {
+    'pose': dict(config='pose/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py', metric='coco/AP',
+                 label='pose HRNet-W32 256x192, COCO sample (14 people, detected boxes, flip)',
+                 scale=100.0, unit='AP'),
+    'seg': dict(config='seg/fcn_hr18_4xb2-40k_cityscapes-512x1024.py', metric='mIoU',
+                label='seg FCN-HRNetV2-W18, Cityscapes frame at 2048x1024', scale=1.0,
+                unit='mIoU'),
+    'det': dict(config='det/faster-rcnn_hrnetv2p-w18-1x_coco.py', metric='coco/bbox_mAP',
+                label='det Faster R-CNN HRNetV2p-W18 1333x800, 4 COCO images (random weights)',
+                scale=100.0, unit='box AP'),
+}
+QUICK_CONFIG = 'pose/td-hm_hrnet-w18-small_1xb16-40e_coco-sample-128x96.py'
+LOADER = {'test_dataloader.num_workers': 0, 'test_dataloader.persistent_workers': False}
+
+
+class ModelTimer(Hook):
+    """Adds up the time spent in ``runner.model.test_step`` (the fast copy when the fast hook
+    swapped it in: this hook runs last)."""
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.loop_start = None
+        self._model = None
+
+    def before_test(self, runner) -> None:
+        self.seconds = 0.0
+
+    def before_test_epoch(self, runner) -> None:
+        model = self._model = runner.model
+        inner = model.test_step
+
+        def timed(data):
+            t = time.perf_counter()
+            out = inner(data)
+            self.seconds += time.perf_counter() - t
+            return out
+
+        model.test_step = timed
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        if self._model is not None:
+            del self._model.test_step  # back to the class's method
+            self._model = None
+
+
+def _runner(task: str, config: str, options: dict, work_dir: str, checkpoint: str,
+            fast: Optional[dict]):
+    from hrnet_mm.apis import build_runner, load_config, register_toolbox
+    from hrnet_mm.apis.fast_mode import add_fast_hook
+    cfg = load_config(osp.join(CONFIGS, config), {**LOADER, **options})
+    register_toolbox(cfg)
+    cfg.work_dir = work_dir
+    cfg.load_from = checkpoint
+    cfg.resume = False
+    cfg.log_level = 'WARNING'
+    cfg.default_hooks.logger.interval = 10 ** 6
+    if fast is not None:
+        add_fast_hook(cfg, **fast)
+    runner = build_runner(cfg)
+    timer = ModelTimer()
+    runner.register_hook(timer)
+    return runner, timer
+
+
+def _save(state: dict, path: str) -> str:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    return path
+
+
+# --------------------------------------------------------------------------- weights
+
+def _pose_weights(args, cache: str) -> dict:
+    from .fitting import train_pose_w32
+    iters = 1 if args.quick else args.train_iters
+    state, info = train_pose_w32(iters, 0, cache, args.quick)
+    return dict(checkpoint=_save(state, osp.join(cache, 'e2e', 'pose_w32.pth')), fit=info)
+
+
+def _city_frame(size):
+    """The Cityscapes sample frame, resized to ``size`` (H, W), normalised like the config
+    (mean/std of the data preprocessor), and its trainId labels (nearest)."""
+    import cv2
+    img_dir = osp.join(CITYSCAPES_SAMPLE, 'leftImg8bit', 'val', 'frankfurt')
+    name = sorted(os.listdir(img_dir))[0]
+    img = cv2.imread(osp.join(img_dir, name))[:, :, ::-1]
+    lab = cv2.imread(osp.join(CITYSCAPES_SAMPLE, 'gtFine', 'val', 'frankfurt',
+                              name.replace('leftImg8bit', 'gtFine_labelTrainIds')),
+                     cv2.IMREAD_UNCHANGED)
+    h, w = size
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST)
+    x = torch.from_numpy(img.copy()).permute(2, 0, 1).float()[None]
+    return (x - MEAN) / STD, torch.from_numpy(lab).long()[None]
+
+
+def _seg_weights(args, cache: str) -> dict:
+    """FCN-W18 fitted to the Cityscapes frame at the test scale (crops of a quarter of its
+    height and width, like the benchmark's seg fit; half as many iterations as the W32 fit,
+    ``--train-iters``), cached."""
+    from .fitting import cached_fit, fit, recalibrate_norms
+    from .specs import SPECS, fresh_model
+    from .variants import TensorForward
+    iters = 2 if args.quick else max(args.train_iters // 2, 2)  # 200 with the default 400
+    h, w = (128, 256) if args.quick else (1024, 2048)
+    ch, cw = h // 4, w // 4
+    path = osp.join(cache, f'e2e_seg_w18_cityscapes_frame_{h}x{w}_it{iters}.pth')
+    info = dict(iters=iters, batch=2, crop=[ch, cw])
+
+    def fit_fn():
+        model = fresh_model(SPECS['seg_w18'], 0)
+        net = TensorForward(model, 'seg').to(memory_format=torch.channels_last)
+        x, y = _city_frame((h, w))
+        g = torch.Generator().manual_seed(0)
+
+        def crops(n=2):
+            xs, ys = [], []
+            for _ in range(n):
+                top = int(torch.randint(h - ch + 1, (1,), generator=g))
+                left = int(torch.randint(w - cw + 1, (1,), generator=g))
+                xs.append(x[0, :, top:top + ch, left:left + cw])
+                ys.append(y[0, top:top + ch, left:left + cw])
+            return torch.stack(xs).contiguous(memory_format=torch.channels_last), torch.stack(ys)
+
+        def loss_fn(out, target):
+            return F.cross_entropy(F.interpolate(out, size=(ch, cw), mode='bilinear',
+                                                 align_corners=False), target, ignore_index=255)
+
+        stats = fit(net, crops, loss_fn, iters, 'e2e: fitting seg W18 to the Cityscapes frame')
+        recalibrate_norms(model, net, (crops()[0] for _ in range(8)))
+        return model.state_dict(), stats
+
+    state, info = cached_fit(path, info, args.quick, fit_fn)
+    return dict(checkpoint=_save(state, osp.join(cache, 'e2e', 'seg_w18.pth')), fit=info)
+
+
+def _det_weights(cache: str) -> dict:
+    from mmengine.registry import MODELS, init_default_scope
+
+    from hrnet_mm.apis import load_config, register_toolbox
+    from hrnet_mm.utils.testing import randomize_
+    cfg = load_config(osp.join(CONFIGS, TASKS['det']['config']))
+    register_toolbox(cfg)
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    randomize_(model, 0)
+    return dict(checkpoint=_save(model.state_dict(), osp.join(cache, 'e2e', 'det_w18.pth')),
+                fit=None)
+
+
+# --------------------------------------------------------------------------- the loops
+
+def _variants(quick: bool) -> Dict[str, Optional[dict]]:
+    """stock, fast fp32 and bf16 (eager PyTorch), and fast int8 (OpenVINO + NNCF, calibrated
+    on the first batches of the test dataloader) where OpenVINO and NNCF are installed."""
+    import importlib.util
+    out = {'stock': None, 'fast_fp32': dict(dtype='fp32'), 'fast_bf16': dict(dtype='bf16')}
+    if not quick and all(importlib.util.find_spec(p) for p in ('openvino', 'nncf')):
+        out['fast_int8'] = dict(dtype='int8', backend='openvino')
+    return out
+
+
+def run_task(task: str, config: str, options: dict, checkpoint: str, rounds: int,
+             work_dir: str, quick: bool) -> dict:
+    """Time ``rounds`` interleaved rounds of ``runner.test()`` for every variant."""
+    runners, res = {}, {}
+    for name, fast in _variants(quick).items():
+        try:
+            runners[name] = _runner(task, config, options, osp.join(work_dir, task, name),
+                                    checkpoint, fast)
+            res[name] = dict(loop_s=[], model_s=[], fast=fast)
+        except Exception as e:  # noqa: BLE001  (reported: e.g. a backend not installed)
+            res[name] = dict(error=f'{type(e).__name__}: {str(e).splitlines()[0][:200]}')
+            log(f'e2e {task}: {name} failed to build: {res[name]["error"]}')
+    metric = TASKS[task]['metric']
+    for r in range(rounds):
+        for name, (runner, timer) in list(runners.items()):
+            t = time.perf_counter()
+            try:
+                metrics = runner.test()
+            except Exception as e:  # noqa: BLE001
+                res[name]['error'] = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
+                log(f'e2e {task}: {name} failed: {res[name]["error"]}')
+                del runners[name]
+                continue
+            res[name]['loop_s'].append(time.perf_counter() - t)
+            res[name]['model_s'].append(timer.seconds)
+            res[name]['metrics'] = {k: float(v) for k, v in metrics.items()}
+            log(f'e2e {task} round {r + 1}/{rounds}: {name} loop '
+                f'{res[name]["loop_s"][-1]:.2f} s, model {timer.seconds:.2f} s, '
+                f'{metric} {metrics.get(metric, float("nan")):.4f}')
+    for name, r in res.items():
+        if r.get('loop_s'):
+            r['loop_median_s'] = statistics.median(r['loop_s'])
+            r['model_median_s'] = statistics.median(r['model_s'])
+            r['metric'] = r['metrics'].get(metric)
+    return res
+
+
+def _random_weights(config: str, cache: str) -> dict:
+    from mmengine.registry import MODELS, init_default_scope
+
+    from hrnet_mm.apis import load_config, register_toolbox
+    cfg = load_config(osp.join(CONFIGS, config))
+    register_toolbox(cfg)
+    init_default_scope(cfg.default_scope)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return dict(checkpoint=_save(model.state_dict(), osp.join(cache, 'e2e', 'quick.pth')),
+                fit=None)
+
+
+def _pose_options(coco: str) -> dict:
+    return {'test_dataloader.dataset.data_root': coco,
+            'test_dataloader.dataset.bbox_file':
+                coco + 'person_detection_results/COCO_val2017_detections_AP_H_56_person.json',
+            'test_evaluator.ann_file': coco + 'annotations/person_keypoints_val2017.json',
+            'model.backbone.init_cfg': None}
+
+
+def _seg_options() -> dict:
+    return {'test_dataloader.dataset.data_root': CITYSCAPES_SAMPLE,
+            'model.backbone.init_cfg': None}
+
+
+def _det_options(coco: str) -> dict:
+    return {'test_dataloader.dataset.data_root': coco,
+            'test_evaluator.ann_file': coco + 'annotations/instances_val2017.json',
+            'model.backbone.init_cfg': None}
+
+
+# --------------------------------------------------------------------------- report
+
+TARGET_LOOP, TARGET_MODEL, TOLERANCE = 1.5, 2.0, 0.5
+
+
+def _fastest_reduced(variants: dict) -> Optional[str]:
+    timed = [n for n, r in variants.items()
+             if n not in ('stock', 'fast_fp32') and r.get('loop_median_s')]
+    return min(timed, key=lambda n: variants[n]['loop_median_s']) if timed else None
+
+
+def _metric(task: str, value: Optional[float]) -> Optional[float]:
+    return None if value is None else value * TASKS[task]['scale']
+
+
+def e2e_markdown(results: dict) -> List[str]:
+    e2e = results.get('e2e')
+    if not e2e:
+        return []
+    L = ['', '## End to end: test loops as tools/test.py runs them', '',
+         'mmengine\'s Runner `test()` on each task\'s real config over a real sample; *stock* '
+         'is the config as it is, *fast* the same config with '
+         '`custom_hooks=[dict(type="hrnet_mm.FastInferenceHook", dtype=...)]` (what '
+         '`tools/test.py --fast --dtype ...` adds; docs/fast.md). Whole loop: the whole '
+         '`runner.test()` (data loading and pipeline, model, post-processing, evaluation, and '
+         'the hook\'s optimisation of the model); model part: the time inside '
+         '`model.test_step` (preprocessing, network, head decoding). Medians over the '
+         f'rounds, variants interleaved; {e2e.get("threads")} torch threads. Metrics in '
+         'percent (AP x 100, mIoU).', '',
+         '| task | variant | whole loop s | speed-up | model part s | speed-up | metric |',
+         '|---|---|---|---|---|---|---|']
+    for task, t in e2e['tasks'].items():
+        base = t['variants'].get('stock', {})
+        for name, r in t['variants'].items():
+            if 'loop_median_s' not in r:
+                L.append(f'| {t["label"]} | {name} | error: {r.get("error", "not run")} '
+                         f'| | | | |')
+                continue
+            lr = base.get('loop_median_s', float('nan')) / r['loop_median_s']
+            mr = base.get('model_median_s', float('nan')) / r['model_median_s']
+            m = _metric(task, r.get('metric'))
+            L.append(f'| {t["label"]} | {name} | {r["loop_median_s"]:.2f} | {lr:.2f}x | '
+                     f'{r["model_median_s"]:.2f} | {mr:.2f}x | '
+                     f'{TASKS[task]["unit"]} {"-" if m is None else f"{m:.2f}"} |')
+    fits = [(t['label'], t['fit']) for t in e2e['tasks'].values() if t.get('fit')]
+    if fits:
+        L += ['', 'Weights: ' + '; '.join(
+            f'{label}: fitted to the sample ({f.get("iters")} iterations, loss '
+            f'{f.get("first_loss", float("nan")):.3f} -> {f.get("final_loss", float("nan")):.3f})'
+            for label, f in fits) + '.']
+    if 'det' in e2e['tasks']:
+        L += ['', 'The detector has random weights (no fit): its AP is about 0, and only the '
+              'agreement of the variants means something.']
+    return L
+
+
+def e2e_targets(results: dict) -> List[dict]:
+    e2e = results.get('e2e')
+    if not e2e:
+        return []
+    rows = []
+    for task, t in e2e['tasks'].items():
+        v = t['variants']
+        stock, fp32 = v.get('stock', {}), v.get('fast_fp32', {})
+        if 'loop_median_s' not in stock:
+            continue
+        unit = TASKS[task]['unit']
+        if 'metric' in fp32 and fp32['metric'] is not None:
+            a, b = _metric(task, stock['metric']), _metric(task, fp32['metric'])
+            rows.append(dict(target=f'e2e {task}: fast fp32 {unit} equal to stock',
+                             goal='equal to the printed digits',
+                             measured=f'{b:.2f} vs {a:.2f}', met=f'{a:.2f}' == f'{b:.2f}'))
+        best = _fastest_reduced(v)
+        if best is None:
+            continue
+        r = v[best]
+        loop = stock['loop_median_s'] / r['loop_median_s']
+        model = stock['model_median_s'] / r['model_median_s']
+        if task in ('pose', 'seg'):
+            rows.append(dict(target=f'e2e {task}: whole test loop, fastest reduced precision',
+                             goal=f'>= {TARGET_LOOP}x', measured=f'{loop:.2f}x ({best})',
+                             met=loop >= TARGET_LOOP))
+            rows.append(dict(target=f'e2e {task}: model part, fastest reduced precision',
+                             goal=f'>= {TARGET_MODEL}x', measured=f'{model:.2f}x ({best})',
+                             met=model >= TARGET_MODEL))
+            if r.get('metric') is not None and stock.get('metric') is not None:
+                d = abs(_metric(task, r['metric']) - _metric(task, stock['metric']))
+                rows.append(dict(target=f'e2e {task}: {best} {unit} vs stock (fitted model)',
+                                 goal=f'within {TOLERANCE} {unit}',
+                                 measured=f'{_metric(task, r["metric"]):.2f} vs '
+                                 f'{_metric(task, stock["metric"]):.2f}', met=d <= TOLERANCE))
+    return rows
+
+
+@register_section('e2e', help='tools/test.py-style test loops over the real samples: stock vs '
+                  'fast mode (FastInferenceHook) fp32 / bf16 / int8, whole loop and model part',
+                  render=e2e_markdown, targets=e2e_targets)
+def e2e_section(ctx: Context) -> None:
+    args = ctx.args
+    cache = CACHE_DIR
+    work_dir = osp.join(REPO_ROOT, 'work_dirs', 'benchmark_e2e')
+    from hrnet_mm.apis import write_tiny_datasets
+    roots = write_tiny_datasets(work_dir)
+    coco = roots['coco'].rstrip('/') + '/'
+    out = dict(source=roots['source'], threads=torch.get_num_threads(), tasks={})
+    if args.quick:  # the code path only: W18-small at 128x96, one round
+        plan = {'pose': (QUICK_CONFIG, _pose_options(coco), 1)}
+    else:
+        plan = {'pose': (TASKS['pose']['config'], _pose_options(coco), 3),
+                'seg': (TASKS['seg']['config'], _seg_options(), 3),
+                'det': (TASKS['det']['config'], _det_options(coco), 2)}
+    for task, (config, options, rounds) in plan.items():
+        log(f'e2e: {task} ({config})')
+        if args.quick:
+            weights = _random_weights(config, cache)
+        else:
+            weights = dict(pose=lambda: _pose_weights(args, cache),
+                           seg=lambda: _seg_weights(args, cache),
+                           det=lambda: _det_weights(cache))[task]()
+        res = run_task(task, config, options, weights['checkpoint'], rounds, work_dir,
+                       args.quick)
+        out['tasks'][task] = dict(config=f'configs/{config}', label=TASKS[task]['label'],
+                                  metric=TASKS[task]['metric'], rounds=rounds,
+                                  fit=weights['fit'], variants=res)
+        ctx.loads.append(os.getloadavg()[0])
+    ctx.results['e2e'] = out
