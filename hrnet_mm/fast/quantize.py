@@ -61,16 +61,51 @@ def quantize_openvino_model(ov_model, calibration: Sequence[np.ndarray], *,
                          fast_bias_correction=fast_bias_correction)
 
 
+def batched(calibration: Sequence[np.ndarray], max_batch: int = 16) -> List[np.ndarray]:
+    """The calibration samples concatenated into batches of at most ``max_batch`` images
+    (samples of the same shape only): min/max ranges are the same, and ONNX Runtime's
+    calibrator, which collects every intermediate tensor of every run in Python, runs once
+    per batch instead of once per sample."""
+    out: List[np.ndarray] = []
+    group: List[np.ndarray] = []
+    for a in calibration:
+        if group and (a.shape[1:] != group[0].shape[1:]
+                      or sum(g.shape[0] for g in group) + a.shape[0] > max_batch):
+            out.append(np.concatenate(group))
+            group = []
+        group.append(a)
+    if group:
+        out.append(np.concatenate(group))
+    return out
+
+
 def quantize_onnx_file(src: str, dst: str, calibration: Sequence[np.ndarray],
-                       input_name: str = 'input') -> None:
-    """ONNX Runtime static int8 quantisation (QDQ) of the ONNX file ``src`` into ``dst``."""
+                       input_name: str = 'input', preprocess: bool = True) -> None:
+    """ONNX Runtime static int8 quantisation (QDQ) of the ONNX file ``src`` into ``dst``.
+
+    ``preprocess`` first runs ONNX Runtime's basic graph optimisations on the model
+    (``onnxruntime.quantization.quant_pre_process`` without symbolic shape inference: constant
+    folding, identity and shape-chain removal), which shrinks the graph the calibrator
+    instruments and the QDQ pairs it inserts."""
     require('onnxruntime', "int8 on the 'onnxruntime' backend")
+    import os
+
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
                                           QuantFormat, QuantType, quantize_static)
 
+    if preprocess:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        pre = os.path.splitext(dst)[0] + '.pre.onnx'
+        try:
+            quant_pre_process(src, pre, skip_symbolic_shape=True)
+            src = pre
+        except Exception:  # noqa: BLE001  (an optimisation only: quantise the original)
+            pass
+    batches = batched(calibration)
+
     class _Reader(CalibrationDataReader):
         def __init__(self):
-            self._it = iter(calibration)
+            self._it = iter(batches)
 
         def get_next(self):
             a = next(self._it, None)
@@ -81,4 +116,5 @@ def quantize_onnx_file(src: str, dst: str, calibration: Sequence[np.ndarray],
                     calibrate_method=CalibrationMethod.MinMax)
 
 
-__all__ = ['INT8_BACKENDS', 'calibration_arrays', 'quantize_onnx_file', 'quantize_openvino_model']
+__all__ = ['INT8_BACKENDS', 'batched', 'calibration_arrays', 'quantize_onnx_file',
+           'quantize_openvino_model']
