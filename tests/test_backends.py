@@ -22,7 +22,7 @@ from hrnet_mm.models import HRNet, HRNetV2Neck, LiteHRNet
 pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 
-SIZE = (1, 3, 64, 48)
+SIZE = (1, 3, 64, 96)  # divisible by 32: the runtimes' fixed-ratio graph
 ODD = (2, 3, 97, 75)
 FP32_ATOL = 1e-4
 REL_TOL = {'bf16': 0.02, 'int8': 0.15}
@@ -44,7 +44,7 @@ def small():
     model = randomize_(HRNet('w18_small_v1', multiscale_output=True)).eval()
     g = torch.Generator().manual_seed(1)
     inputs = [torch.randn(SIZE, generator=g), torch.randn(ODD, generator=g)]
-    calibration = [torch.randn(2, 3, 64, 48, generator=g) for _ in range(4)]
+    calibration = [torch.randn(2, 3, 64, 96, generator=g) for _ in range(4)]
     return model, inputs, calibration
 
 
@@ -79,7 +79,8 @@ def _have(package):
 
 @pytest.mark.parametrize('backend,dtype', RUNTIME_PAIRS)
 def test_runtime_backends_match_eager(small, backend, dtype):
-    """Traced at the first call's size, then run at 97x75 with another batch."""
+    """The fixed-ratio graph at a size divisible by 32, the general one at 97x75 with another
+    batch, both against eager."""
     if backend == 'openvino' and not _have('openvino'):
         pytest.skip('openvino not installed')
     if dtype == 'int8' and backend == 'openvino' and not _have('nncf'):
@@ -89,6 +90,7 @@ def test_runtime_backends_match_eager(small, backend, dtype):
                     calibration=calibration if dtype == 'int8' else None)
     _check(model, fast, inputs, dtype)
     assert fast.backend == backend and fast.dtype == dtype and fast.threads == 1
+    assert sorted(fast._graphs) == ['general', 'static']
 
 
 @pytest.mark.parametrize('dtype', ['fp32', 'bf16', torch.float32, torch.bfloat16])
