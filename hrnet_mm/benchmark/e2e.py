@@ -377,9 +377,10 @@ def e2e_section(ctx: Context) -> None:
     if args.quick:  # the code path only: W18-small at 128x96, one round
         plan = {'pose': (QUICK_CONFIG, _pose_options(coco), 1)}
     else:
-        plan = {'pose': (TASKS['pose']['config'], _pose_options(coco), 3),
-                'seg': (TASKS['seg']['config'], _seg_options(), 3),
-                'det': (TASKS['det']['config'], _det_options(coco), 2)}
+        rounds = args.repeats or 3  # --repeats; the detector gets one round less
+        plan = {'pose': (TASKS['pose']['config'], _pose_options(coco), rounds),
+                'seg': (TASKS['seg']['config'], _seg_options(), rounds),
+                'det': (TASKS['det']['config'], _det_options(coco), max(rounds - 1, 1))}
     for task, (config, options, rounds) in plan.items():
         log(f'e2e: {task} ({config})')
         if args.quick:
