@@ -23,7 +23,7 @@ setup(
     extras_require={
         'mm': ['mmcv==2.1.0', 'mmdet==3.3.0', 'mmsegmentation==1.2.2', 'mmpose==1.3.2'],
         'tests': ['pytest', 'hypothesis'],
-        'export': ['onnx', 'onnxruntime'],
+        'export': ['onnx', 'onnxruntime', 'openvino', 'nncf'],
     },
     license='Apache-2.0',
 )

@@ -40,7 +40,7 @@ def test_heatmap_targets_and_argmax_agree():
 @pytest.mark.slow
 def test_quick_run(tmp_path):
     proc = subprocess.run([sys.executable, TOOL, '--quick', '--out', str(tmp_path)],
-                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert '[benchmark' in proc.stdout  # progress is shown
     with open(tmp_path / 'benchmark.json') as f:
@@ -87,9 +87,51 @@ def test_quick_run(tmp_path):
                if isinstance(v, dict))
     assert {t['target'] for t in res['targets']} >= {
         'Lite-HRNet-18 fp32 forward vs mmpose', 'HRNet-W32 fp32 forward vs mmpose'}
+    _check_peers(res)
+    _check_e2e(res)
     md = (tmp_path / 'benchmark.md').read_text()
     assert '| pose HRNet-W32 256x192 |' in md and 'Targets' in md
+    assert '## Peers' in md and '## End to end' in md
     assert (tmp_path / 'benchmark_scaling.png').stat().st_size > 1000
+
+
+def _check_peers(res):
+    """Every peer and every hrnet_mm backend x dtype ran on each quick peers model; fp32
+    outputs agree with mm eager; the summary names the best of each side."""
+    from hrnet_mm.benchmark.peers import FP32_TOL, PEERS, our_variants
+    peers = res['peers']
+    assert set(peers['models']) == {'pose_lite18', 'pose_w32', 'seg_w18'}
+    expected = set(PEERS) | set(our_variants(False))
+    for name, m in peers['models'].items():
+        assert m['batches'], name
+        for b, r in m['batches'].items():
+            rows = r['variants']
+            assert set(rows) == expected, (name, b)
+            for k, row in rows.items():
+                assert 'error' not in row, (name, b, k, row.get('error'))
+                assert row['median_s'] > 0 and row['img_per_s'] > 0, (name, b, k)
+                if k.endswith('_fp32'):
+                    tol = FP32_TOL * max(1.0, row['max_abs_output'])
+                    assert row['max_abs_diff'] <= tol, (name, b, k, row['max_abs_diff'])
+            s = r['summary']
+            assert s['best_peer'] in PEERS and s['best_ours'] in expected - set(PEERS), \
+                (name, b, s)
+            assert s['ratio_best'] > 0
+        if m['task'] == 'seg':
+            assert all(0 <= row['labels_equal'] <= 1 for row in rows.values())
+    w32 = peers['models']['pose_w32']['batches']
+    acc = w32[max(w32, key=int)]['variants']['openvino_int8']['accuracy']
+    assert acc['keypoints'] > 0 and 0 <= acc['within_1px'] <= 1
+    assert any(t['target'].startswith('pose HRNet-W32 256x192 batch 1: hrnet_mm best fp32')
+               for t in res['targets'])
+
+
+def _check_e2e(res):
+    """The whole-test-loop section timed stock and fast fp32 / bf16 and logged each metric."""
+    pose = res['e2e']['tasks']['pose']['variants']
+    for v in ('stock', 'fast_fp32', 'fast_bf16'):
+        assert pose[v]['loop_median_s'] > 0 and pose[v]['model_median_s'] > 0, v
+        assert pose[v]['metric'] is not None, v
 
 
 def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):

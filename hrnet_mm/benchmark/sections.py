@@ -28,6 +28,7 @@ SECTION_MODULES = (
     'hrnet_mm.benchmark.compare',   # pose, seg, det, accuracy
     'hrnet_mm.benchmark.scaling',   # scaling
     'hrnet_mm.benchmark.memory',    # memory (after the models and the scaling points)
+    'hrnet_mm.benchmark.peers',     # peers (the runtimes deployers use, issue 12)
     'hrnet_mm.benchmark.e2e',       # e2e (whole test loops, stock vs fast mode)
 )
 

@@ -16,11 +16,14 @@ own models (``docs/benchmark.md``).
 """
 from ..models.checkpointing import (MEMORY_SAVING_GRANULARITIES, apply_memory_saving,
                                     enable_memory_saving, set_with_cp)
+from .backends import (BACKEND_DTYPES, BACKENDS, DTYPES, BackendUnavailableError,
+                       rewrites_for)
 from .exchange import MergedExchangeHRModule, merge_exchange_units
 from .fold import fold_batch_norms, fold_conv_bn
 from .optimize import OptimizedModel, optimize
 
 __all__ = [
+    'BACKENDS', 'BACKEND_DTYPES', 'BackendUnavailableError', 'DTYPES', 'rewrites_for',
     'MEMORY_SAVING_GRANULARITIES', 'MergedExchangeHRModule', 'OptimizedModel',
     'apply_memory_saving', 'enable_memory_saving', 'fold_batch_norms', 'fold_conv_bn',
     'merge_exchange_units', 'optimize', 'set_with_cp'
