@@ -26,7 +26,6 @@ import time
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.hooks import Hook
 

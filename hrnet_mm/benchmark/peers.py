@@ -34,6 +34,7 @@ from hrnet_mm.utils.testing import max_abs, max_abs_diff
 from .agreement import argmax2d, seg_labels
 from .common import CACHE_DIR, MEAN, REPO_ROOT, STD, log
 from .fitting import fit_seg_model, train_pose_w32
+from .report import write_json
 from .samples import coco_crops, seg_image
 from .sections import Context, register_section
 from .specs import SPECS, build_pair
@@ -474,11 +475,16 @@ def peers_section(ctx: Context) -> None:
         return
     peers = ctx.results.setdefault('peers', {})
     peers.setdefault('models', {})
+    partial = osp.join(ctx.out_dir, 'benchmark.partial.json')
     for i, name in enumerate(names):
         log(f'=== peers {i + 1}/{len(names)} {name} ===')
         peers['models'][name] = bench_peers_model(name, ctx.args,
                                                   ctx.results.get('gemm_peak_gflops'))
         ctx.loads.append(os.getloadavg()[0])
+        # a later model that fails (e.g. out of memory) must not lose the measured ones
+        write_json(ctx.results, partial)
+    if osp.exists(partial):
+        os.remove(partial)
     peers.update(threads=ctx.args.threads, variants_peers=list(PEERS),
                  variants_ours=list(our_variants(ctx.args.compile)),
                  settings='ONNX Runtime: intra-op threads = torch threads, 1 inter-op, '

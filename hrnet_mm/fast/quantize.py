@@ -61,16 +61,27 @@ def quantize_openvino_model(ov_model, calibration: Sequence[np.ndarray], *,
                          fast_bias_correction=fast_bias_correction)
 
 
-def batched(calibration: Sequence[np.ndarray], max_batch: int = 16) -> List[np.ndarray]:
-    """The calibration samples concatenated into batches of at most ``max_batch`` images
-    (samples of the same shape only): min/max ranges are the same, and ONNX Runtime's
-    calibrator, which collects every intermediate tensor of every run in Python, runs once
-    per batch instead of once per sample."""
+#: Most input pixels (N x H x W) one calibration run of ONNX Runtime gets: 16 pose crops at
+#: 256x192. A larger batch only costs memory (HRNetV2-W48 at 1024x2048, two frames batched,
+#: ran a 24 GB machine out of memory); a 1024x2048 frame runs alone.
+MAX_CALIBRATION_PIXELS = 16 * 256 * 192
+
+
+def batched(calibration: Sequence[np.ndarray], max_batch: int = 16,
+            max_pixels: int = MAX_CALIBRATION_PIXELS) -> List[np.ndarray]:
+    """The calibration samples concatenated into batches of at most ``max_batch`` images and
+    ``max_pixels`` input pixels (samples of the same shape only; a sample larger than that
+    stays on its own): min/max ranges are the same, and ONNX Runtime's calibrator runs its
+    instrumented graph once per batch instead of once per sample."""
     out: List[np.ndarray] = []
     group: List[np.ndarray] = []
+
+    def pixels(arrays):
+        return sum(g.shape[0] * g.shape[2] * g.shape[3] for g in arrays)
     for a in calibration:
         if group and (a.shape[1:] != group[0].shape[1:]
-                      or sum(g.shape[0] for g in group) + a.shape[0] > max_batch):
+                      or sum(g.shape[0] for g in group) + a.shape[0] > max_batch
+                      or pixels(group) + pixels([a]) > max_pixels):
             out.append(np.concatenate(group))
             group = []
         group.append(a)
@@ -116,5 +127,5 @@ def quantize_onnx_file(src: str, dst: str, calibration: Sequence[np.ndarray],
                     calibrate_method=CalibrationMethod.MinMax)
 
 
-__all__ = ['INT8_BACKENDS', 'batched', 'calibration_arrays', 'quantize_onnx_file',
+__all__ = ['INT8_BACKENDS', 'MAX_CALIBRATION_PIXELS', 'batched', 'calibration_arrays', 'quantize_onnx_file',
            'quantize_openvino_model']
