@@ -41,6 +41,15 @@ def _pair_with(spec: Spec, state: dict):
     return theirs, ours
 
 
+def keypoint_agreement(hm: torch.Tensor, ref: torch.Tensor,
+                       annotated: torch.Tensor) -> dict:
+    """Fractions of the ``annotated`` keypoints whose heatmap argmax in ``hm`` is equal to /
+    within 1 heatmap px of ``ref`` (the reference's :func:`argmax2d`)."""
+    d = (argmax2d(hm) - ref).norm(dim=-1)[annotated]
+    return dict(equal=float((d == 0).float().mean()),
+                within_1px=float((d <= 1).float().mean()))
+
+
 def pose_bf16_accuracy(state: dict, compile_bf16: bool, quick: bool) -> dict:
     """Heatmap argmax of our optimised / bf16 modes vs theirs in fp32 on the real sample crops
     (with ``quick``, only the unflipped crops at padding 1.25).
@@ -73,10 +82,10 @@ def pose_bf16_accuracy(state: dict, compile_bf16: bool, quick: bool) -> dict:
                gt_within_2px_fp32=float(((ref * 4 - kpts[..., :2]).norm(dim=-1)[annotated]
                                          <= 8).float().mean()))
     for n in names[1:]:
-        d = (argmax2d(hms[n]) - ref).norm(dim=-1)
-        res[n] = dict(equal=float((d[annotated] == 0).float().mean()),
-                      within_1px=float((d[annotated] <= 1).float().mean()),
-                      within_1px_all_heatmaps=float((d <= 1).float().mean()),
+        all_heatmaps = torch.ones_like(annotated)
+        res[n] = dict(**keypoint_agreement(hms[n], ref, annotated),
+                      within_1px_all_heatmaps=keypoint_agreement(
+                          hms[n], ref, all_heatmaps)['within_1px'],
                       max_heatmap_diff=max_abs_diff(hms[n], hms['theirs']),
                       heatmap_peak=max_abs(hms['theirs']))
     return res

@@ -31,11 +31,11 @@ import torch.nn as nn
 
 from hrnet_mm.utils.testing import max_abs, max_abs_diff
 
-from .agreement import argmax2d, seg_labels
-from .common import CACHE_DIR, MEAN, REPO_ROOT, STD, log
+from .agreement import argmax2d, keypoint_agreement, seg_labels
+from .common import CACHE_DIR, log
 from .fitting import fit_seg_model, train_pose_w32
 from .report import write_json
-from .samples import coco_crops, seg_image
+from .samples import cityscapes_frame, coco_crops, seg_image
 from .sections import Context, register_section
 from .specs import SPECS, build_pair
 from .timing import time_interleaved
@@ -43,9 +43,6 @@ from .variants import TensorForward
 
 PEER_MODELS = ('pose_w32', 'pose_w48', 'pose_lite18', 'pose_lite30', 'seg_w18', 'seg_w48')
 PEERS = ('mm_eager', 'mm_ort_fp32', 'mm_openvino_fp32', 'mm_openvino_bf16')
-CITYSCAPES_FRAME = osp.join(osp.dirname(REPO_ROOT), 'shared', 'data', 'cityscapes_sample',
-                            'leftImg8bit', 'val', 'frankfurt',
-                            'frankfurt_000000_000294_leftImg8bit.png')
 FP32_TOL = 1e-4      # issue 12: fp32 outputs within 1e-4 of eager (relative to max |output|
                      # when that exceeds 1: fitted seg logits reach 1e4, where fp32 itself
                      # differs by 0.1 between two runtimes)
@@ -90,15 +87,9 @@ def pose_inputs(hw, quick: bool) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def cityscapes_calibration(hw) -> List[torch.Tensor]:
-    """The Cityscapes sample frame resized to ``hw`` and normalised like mmseg, and its mirror
-    image: the int8 calibration of the seg models."""
-    import cv2
-    img = cv2.imread(CITYSCAPES_FRAME)
-    if img is None:
-        raise FileNotFoundError(f'the Cityscapes sample frame is missing: {CITYSCAPES_FRAME}')
-    img = cv2.resize(np.ascontiguousarray(img[:, :, ::-1]), (hw[1], hw[0]),
-                     interpolation=cv2.INTER_LINEAR)
-    x = (torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()[None] - MEAN) / STD
+    """The Cityscapes sample frame at ``hw``, normalised like mmseg, and its mirror image: the
+    int8 calibration of the seg models."""
+    x, _ = cityscapes_frame(hw)
     return [x, x.flip(-1).contiguous()]
 
 
@@ -207,9 +198,7 @@ def _pose_accuracy(runners: dict, crops: torch.Tensor, kpts: torch.Tensor, batch
     for k, hm in hms.items():
         if k == 'mm_eager':
             continue
-        d = (argmax2d(hm) - ref).norm(dim=-1)[annotated]
-        out[k] = dict(within_1px=float((d <= 1).float().mean()),
-                      equal=float((d == 0).float().mean()),
+        out[k] = dict(**keypoint_agreement(hm, ref, annotated),
                       keypoints=int(annotated.sum()), crops=n)
     return out
 

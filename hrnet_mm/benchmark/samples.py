@@ -1,5 +1,6 @@
-"""Inputs and targets from the real COCO sample (``shared/data/coco_sample``): person crops
-with keypoints, their heatmap targets, and whole images with person masks."""
+"""Inputs and targets from the real samples: person crops with keypoints, their heatmap
+targets and whole images with person masks from ``shared/data/coco_sample``; the Cityscapes
+frame of ``shared/data/cityscapes_sample`` with its labels."""
 import json
 import os
 import os.path as osp
@@ -8,7 +9,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from .common import COCO_SAMPLE, MEAN, STD
+from .common import CITYSCAPES_SAMPLE, COCO_SAMPLE, MEAN, STD
 
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 
@@ -134,3 +135,21 @@ def seg_sample(shape, num: int) -> Tuple[torch.Tensor, torch.Tensor]:
         labels.append(torch.from_numpy(mask).long() * 11)
     return (torch.stack(imgs) - MEAN) / STD, torch.stack(labels)
 
+
+
+def cityscapes_frame(size) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The Cityscapes sample frame, resized to ``size`` (H, W), normalised like mmseg's data
+    preprocessor, and its trainId labels (resized nearest)."""
+    import cv2
+    img_dir = osp.join(CITYSCAPES_SAMPLE, 'leftImg8bit', 'val', 'frankfurt')
+    if not osp.isdir(img_dir):
+        raise FileNotFoundError(f'the Cityscapes sample frame is missing: {img_dir}')
+    name = sorted(os.listdir(img_dir))[0]
+    img = _read_rgb(osp.join(img_dir, name))
+    lab = cv2.imread(osp.join(CITYSCAPES_SAMPLE, 'gtFine', 'val', 'frankfurt',
+                              name.replace('leftImg8bit', 'gtFine_labelTrainIds')),
+                     cv2.IMREAD_UNCHANGED)
+    h, w = size
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST)
+    return (_to_tensor(img)[None] - MEAN) / STD, torch.from_numpy(lab).long()[None]
