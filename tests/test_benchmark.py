@@ -98,7 +98,8 @@ def test_quick_run(tmp_path):
 def _check_peers(res):
     """Every peer and every hrnet_mm backend x dtype ran on each quick peers model; fp32
     outputs agree with mm eager; the summary names the best of each side."""
-    from hrnet_mm.benchmark.peers import FP32_TOL, PEERS, our_variants
+    from hrnet_mm.benchmark.peers import our_variants
+    from hrnet_mm.benchmark.peers_report import FP32_TOL, PEERS
     peers = res['peers']
     assert set(peers['models']) == {'pose_lite18', 'pose_w32', 'seg_w18'}
     expected = set(PEERS) | set(our_variants(False))

@@ -31,6 +31,9 @@ sections      the section table (``register_section``) and a section's :class:`~
 compare       the pose, seg, det and accuracy sections (params, FLOPs, forward, train, detector)
 scaling       the scaling section (time vs input size and batch)
 memory        the memory section: activation memory, measured in a fresh probe process
+peers         the peers section: our backends x dtypes vs ORT / OpenVINO on the toolbox's ONNX
+peers_report  the peers summaries (best peer vs best of ours), tables and targets
+e2e           the e2e section: tools/test.py-style loops, stock vs fast mode
 targets       the issues' targets, evaluated from the results
 report        ``benchmark.json`` and the markdown rendered from it
 plot          the scaling plot
