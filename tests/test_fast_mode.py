@@ -4,7 +4,6 @@ Tiny sizes throughout: HRNet-W18-small (v1) pose at 128x96 and FCN at 224x320 on
 real sample (written by ``write_tiny_datasets``), Faster R-CNN W18 at 320x192; checkpoints are
 saved from randomly initialised (seeded) models, nothing is downloaded.
 """
-import copy
 import importlib.util
 import os.path as osp
 import warnings
@@ -151,6 +150,33 @@ def test_hook_validates_on_a_copy_and_training_is_bit_exact(tiny, tmp_path):
     assert hook_metrics == api_metrics
     assert set(stock_metrics) == set(hook_metrics)
     assert all(abs(stock_metrics[k] - hook_metrics[k]) < 1e-3 for k in stock_metrics)
+
+
+def test_hook_rebuilds_the_copy_only_when_the_weights_change(tiny, tmp_path, monkeypatch):
+    """Two runner.test() calls on the same weights build one optimised copy; weights changed
+    behind autograd's back (``.data``, as EMAHook swaps them) build a new one, and the new
+    copy gives the new weights' metrics."""
+    from hrnet_mm.apis import fast_mode
+    builds = []
+    real = fast_mode.optimize_mm_model
+
+    def counting(*args, **kwargs):
+        builds.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(fast_mode, 'optimize_mm_model', counting)
+    cfg = _pose_cfg(tiny, tmp_path / 'run')
+    cfg.custom_hooks = [dict(type='hrnet_mm.FastInferenceHook', dtype='fp32')]
+    runner = build_runner(cfg)
+    first = runner.test()
+    assert runner.test() == first and len(builds) == 1
+    head = runner.model.head.final_layer
+    torch.manual_seed(0)
+    head.weight.data.copy_(torch.randn_like(head.weight) * 0.1)
+    changed = runner.test()
+    assert len(builds) == 2
+    hook = next(h for h in runner.hooks if isinstance(h, FastInferenceHook))
+    hook._built = None  # a fresh build of the same weights gives the same metrics
+    assert runner.test() == changed and len(builds) == 3
 
 
 def test_test_tool_fast_flags(tiny, tmp_path):

@@ -283,7 +283,10 @@ class FastInferenceHook(Hook):
 
     Before each validation / test epoch the Runner's model is replaced by an optimised copy of
     its current weights (so the copy follows training from one validation to the next) and put
-    back right after it; training never runs on the copy and its weights, gradients, optimizer
+    back right after it. The copy is built again only when the weights changed since it was
+    built (compared exactly with a snapshot, so that weights swapped in through ``.data``, as
+    ``EMAHook`` does, count): repeated ``runner.test()`` calls pay for int8 calibration or a
+    compilation once; training never runs on the copy and its weights, gradients, optimizer
     state and random stream are untouched. The hook runs at ``LOW`` priority: after hooks that
     swap weights in for validation (mmengine's ``EMAHook``), and before the checkpoint hook
     saves a best checkpoint (of the original model).
@@ -316,10 +319,35 @@ class FastInferenceHook(Hook):
         self.calibration_batches = calibration_batches
         self.enabled = dict(val=val, test=test)
         self._original = None
+        self._built = None  # (key, model, weights snapshot, optimised copy)
+
+    def _reusable(self, key, model: nn.Module):
+        """The copy built last, if it was built for ``key`` from ``model`` with the weights
+        ``model`` has now (else None)."""
+        if self._built is None:
+            return None
+        built_key, built_model, snapshot, fast = self._built
+        if built_key != key or built_model is not model:
+            return None
+        state = model.state_dict()
+        if state.keys() != snapshot.keys() or not all(
+                torch.equal(state[k], snapshot[k]) for k in snapshot):
+            return None
+        return fast
 
     def _swap_in(self, runner, mode: str) -> None:
         if not self.enabled[mode] or self._original is not None:
             return
+        # int8 calibrates on the loop's own dataloader: one copy per loop
+        key = mode if self.dtype == 'int8' else None
+        fast = self._reusable(key, runner.model)
+        if fast is not None:
+            print_log(f'FastInferenceHook ({mode}): weights unchanged since the last '
+                      f'optimisation, reusing the optimised copy', logger='current')
+            self._original = runner.model
+            runner.model = fast
+            return
+        self._built = None  # release the old copy before building the new one
         calibration = None
         with _preserved_rng():
             if self.dtype == 'int8':
@@ -331,6 +359,8 @@ class FastInferenceHook(Hook):
             fast = optimize_mm_model(runner.model, self.dtype, self.backend, calibration)
         print_log(f'FastInferenceHook ({mode}): ' + '; '.join(fast.fast_report),
                   logger='current')
+        snapshot = {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
+        self._built = (key, runner.model, snapshot, fast)
         self._original = runner.model
         runner.model = fast
 
