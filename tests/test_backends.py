@@ -93,6 +93,43 @@ def test_runtime_backends_match_eager(small, backend, dtype):
     assert sorted(fast._graphs) == ['general', 'static']
 
 
+def test_calibration_tiles_cover_large_samples():
+    """A sample over the pixel cap is cut into equal tiles whose sides stay multiples of 32 and
+    which together are exactly the sample; small or indivisible samples stay whole."""
+    import numpy as np
+
+    from hrnet_mm.fast.quantize import MAX_CALIBRATION_PIXELS, calibration_tiles
+    frame = np.random.default_rng(0).standard_normal((2, 3, 1024, 2048), dtype=np.float32)
+    tiles = calibration_tiles(frame)
+    assert len(tiles) == 8 and all(t.shape == (1, 3, 512, 1024) for t in tiles)
+    assert all(t.shape[2] * t.shape[3] <= MAX_CALIBRATION_PIXELS for t in tiles)
+    rows = [np.concatenate(tiles[k:k + 2], axis=3) for k in range(0, 8, 2)]
+    rebuilt = np.concatenate([np.concatenate(rows[n * 2:n * 2 + 2], axis=2) for n in range(2)])
+    assert np.array_equal(rebuilt, frame)
+    crop = frame[:1, :, :256, :192]
+    assert calibration_tiles(crop)[0] is crop and len(calibration_tiles(crop)) == 1
+    odd = frame[:1, :, :1000, :1000]  # 1000 is not 2 x a multiple of 32: cannot split
+    assert len(calibration_tiles(odd, max_pixels=1000)) == 1
+
+
+def test_onnxruntime_int8_calibrates_in_tiles(small, monkeypatch):
+    """With a pixel cap below the calibration samples, ONNX Runtime int8 calibrates on their
+    tiles (what keeps a 1024x2048 HRNetV2-W48 frame within memory) and still matches eager."""
+    from hrnet_mm.fast import quantize
+    seen = []
+    real = quantize.batched
+
+    def spy(samples, *args, **kwargs):
+        seen.extend(tuple(a.shape) for a in samples)
+        return real(samples, *args, **kwargs)
+    monkeypatch.setattr(quantize, 'MAX_CALIBRATION_PIXELS', 64 * 96 // 2)
+    monkeypatch.setattr(quantize, 'batched', spy)
+    model, inputs, calibration = small
+    fast = optimize(model, 'int8', backend='onnxruntime', threads=1, calibration=calibration)
+    assert seen and all(s == (1, 3, 32, 96) for s in seen), seen
+    _check(model, fast, inputs, 'int8')
+
+
 @pytest.mark.parametrize('dtype', ['fp32', 'bf16', torch.float32, torch.bfloat16])
 def test_eager_backend_dtype_spellings(small, dtype):
     model, inputs, _ = small

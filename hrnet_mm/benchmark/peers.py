@@ -40,7 +40,7 @@ from .report import write_json
 from .samples import cityscapes_frame, coco_crops, seg_image
 from .sections import Context, register_section
 from .specs import SPECS, build_pair
-from .timing import time_interleaved
+from .timing import gemm_peak, time_interleaved
 from .variants import TensorForward
 
 PEER_MODELS = ('pose_w32', 'pose_w48', 'pose_lite18', 'pose_lite30', 'seg_w18', 'seg_w48')
@@ -254,7 +254,9 @@ def bench_peers_model(name: str, args, gemm: Optional[dict]) -> dict:
                         row['labels_equal'] = float((seg_labels(outs[k], hw)
                                                      == seg_labels(ref, hw)).float().mean())
                     dt = variant_dtype(k) if k != 'mm_eager' else 'fp32'
-                    peak = (gemm or {}).get('bfloat16' if dt == 'bf16' else 'float32')
+                    # int8 has no measured peak to compare with (no int8 GEMM probe)
+                    peak = None if dt == 'int8' else \
+                        (gemm or {}).get('bfloat16' if dt == 'bf16' else 'float32')
                     if peak and name == 'pose_w32':
                         row['gemm_peak_share'] = 2 * macs * row['img_per_s'] / 1e9 / peak
                 rows[k] = row
@@ -293,11 +295,17 @@ def peers_section(ctx: Context) -> None:
         return
     peers = ctx.results.setdefault('peers', {})
     peers.setdefault('models', {})
+    # the GEMM peak of this run (W32's share of it), PyTorch's and OpenVINO's best
+    gemm = gemm_peak(ctx.args.quick, threads=ctx.args.threads)
+    log('peers: GEMM peak ' + ', '.join(
+        f'{d} {gemm[d]:.0f} GFLOP/s (' + ', '.join(f'{r} {v[d]:.0f}' for r, v in
+                                       gemm['by_runtime'].items()) + ')'
+        for d in ('float32', 'bfloat16')))
     partial = osp.join(ctx.out_dir, 'benchmark.partial.json')
     for i, name in enumerate(names):
         log(f'=== peers {i + 1}/{len(names)} {name} ===')
-        peers['models'][name] = bench_peers_model(name, ctx.args,
-                                                  ctx.results.get('gemm_peak_gflops'))
+        peers['models'][name] = bench_peers_model(name, ctx.args, gemm)
+        peers['models'][name]['gemm_peak_gflops'] = gemm
         ctx.loads.append(os.getloadavg()[0])
         # a later model that fails (e.g. out of memory) must not lose the measured ones
         write_json(ctx.results, partial)

@@ -131,7 +131,22 @@ def peers_markdown(results: dict) -> List[str]:
                 share = last.get('gemm_peak_share')
                 line += f' {share:.0%} |' if share is not None else ' - |'
             L.append(line)
+        if name == 'pose_w32' and m.get('gemm_peak_gflops'):
+            L += ['', 'GEMM peak: conv + linear multiply-adds x 2 x img/s at the largest batch, '
+                  'as a share of the best square-matmul throughput measured in the same run '
+                  '(' + _peak_text(m['gemm_peak_gflops']) + '); int8 rows: no int8 peak '
+                  'measured.']
     return L
+
+
+def _peak_text(gemm: dict) -> str:
+    out = []
+    for dtype, label in (('float32', 'fp32 rows'), ('bfloat16', 'bf16 rows')):
+        runtimes = ', '.join(f'{r} {v[dtype]:.0f}' for r, v in gemm.get('by_runtime', {}).items()
+                             if dtype in v)
+        out.append(f'{label}: {gemm[dtype]:.0f} GFLOP/s' + (f', best of {runtimes}'
+                                                              if runtimes else ''))
+    return '; '.join(out)
 
 
 def _ratio_target(results: dict, name: str, key: str, goal: float, what: str,

@@ -119,20 +119,59 @@ def wait_for_quiet(max_load: float, max_wait_s: float) -> dict:
     return dict(before=load, waited_s=waited, note=note)
 
 
-def gemm_peak(quick: bool, previous: Optional[dict] = None) -> dict:
+def gemm_peak(quick: bool, previous: Optional[dict] = None,
+              threads: Optional[int] = None) -> dict:
     """Measured GEMM throughput (GFLOP/s, 2 flops per multiply-add), fp32 and bf16: the best of
-    several square matmuls. Measured at the start and again at the end of a run (a single
-    measurement can land in a slow moment of a shared machine); ``previous`` keeps the best."""
+    several square matmuls, in PyTorch and (where installed) in OpenVINO, whose oneDNN kernels
+    reach about twice PyTorch's on AMD CPUs (PyTorch's fp32 ``mm`` goes through MKL there).
+    ``float32`` / ``bfloat16``: the best of the runtimes; ``by_runtime``: each one. Measured at
+    the start and again at the end of a run (a single measurement can land in a slow moment
+    of a shared machine); ``previous`` keeps the best."""
     n = 512 if quick else 2048
-    out = dict(previous or {})
+    rounds = 3 if quick else 15
+    threads = threads or torch.get_num_threads()
+    out = {k: v for k, v in (previous or {}).items() if k != 'by_runtime'}
+    by_runtime = {r: dict(v) for r, v in (previous or {}).get('by_runtime', {}).items()}
     for dtype in (torch.float32, torch.bfloat16):
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        torch.mm(a, b)
-        times = []
-        for _ in range(3 if quick else 15):
-            t = time.perf_counter()
-            torch.mm(a, b)
-            times.append(time.perf_counter() - t)
         key = str(dtype).replace('torch.', '')
-        out[key] = max(out.get(key, 0.0), 2 * n ** 3 / min(times) / 1e9)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        measured = {'torch': _best_gflops(lambda: torch.mm(a, b), n, rounds)}
+        ov = _openvino_matmul(n, 'bf16' if dtype == torch.bfloat16 else 'fp32', threads)
+        if ov is not None:
+            measured['openvino'] = _best_gflops(ov, n, rounds)
+        for runtime, gflops in measured.items():
+            best = by_runtime.setdefault(runtime, {})
+            best[key] = max(best.get(key, 0.0), gflops)
+            out[key] = max(out.get(key, 0.0), gflops)
+    out['by_runtime'] = by_runtime
     return out
+
+
+def _best_gflops(fn: Callable[[], object], n: int, rounds: int) -> float:
+    fn()
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def _openvino_matmul(n: int, dtype: str, threads: int) -> Optional[Callable[[], object]]:
+    """An ``n x n`` MatMul compiled by OpenVINO with hrnet_mm's settings for ``dtype``
+    (``'fp32'`` / ``'bf16'``), or None without OpenVINO."""
+    try:
+        import numpy as np
+        import openvino as ov
+        from openvino import opset13 as ops
+    except ImportError:
+        return None
+    rng = np.random.default_rng(0)
+    x = ops.parameter([n, n], ov.Type.f32)
+    w = ops.constant(rng.standard_normal((n, n), dtype=np.float32))
+    model = ov.Model([ops.matmul(x, w, False, False)], [x])
+    from hrnet_mm.fast.openvino_backend import openvino_config
+    compiled = ov.Core().compile_model(model, 'CPU', openvino_config(dtype, threads))
+    request = compiled.create_infer_request()
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    return lambda: request.infer({0: a})

@@ -62,9 +62,36 @@ def quantize_openvino_model(ov_model, calibration: Sequence[np.ndarray], *,
 
 
 #: Most input pixels (N x H x W) one calibration run of ONNX Runtime gets: 16 pose crops at
-#: 256x192. A larger batch only costs memory (HRNetV2-W48 at 1024x2048, two frames batched,
-#: ran a 24 GB machine out of memory); a 1024x2048 frame runs alone.
+#: 256x192. ONNX Runtime's calibrator keeps every instrumented tensor of a run alive: one
+#: 1024x2048 frame took HRNetV2-W18 to 14.3 GB peak and W48 past 24 GB (killed); larger samples
+#: are calibrated in tiles (:func:`calibration_tiles`: W18 4.4 GB).
 MAX_CALIBRATION_PIXELS = 16 * 256 * 192
+#: Tile sides stay multiples of this (the fixed-ratio graphs are valid for such sizes only).
+TILE_MULTIPLE = 32
+
+
+def calibration_tiles(a: np.ndarray,
+                      max_pixels: int = MAX_CALIBRATION_PIXELS) -> List[np.ndarray]:
+    """``a`` (N, C, H, W), one image at a time, cut into a grid of equal tiles of at most
+    ``max_pixels`` pixels, halving the longer side (height on a tie) while the halves stay
+    multiples of :data:`TILE_MULTIPLE` (a sample that cannot be split so stays whole). Min/max
+    ranges are taken per tensor over all tiles, so they cover the same pixels as the whole
+    image; only the activations near tile borders see zero padding instead of neighbours."""
+    h, w = a.shape[2], a.shape[3]
+    th, tw = h, w
+    while th * tw > max_pixels:
+        if tw > th and tw % (2 * TILE_MULTIPLE) == 0:
+            tw //= 2
+        elif th % (2 * TILE_MULTIPLE) == 0:
+            th //= 2
+        elif tw % (2 * TILE_MULTIPLE) == 0:
+            tw //= 2
+        else:
+            break
+    if (th, tw) == (h, w):
+        return [a]
+    return [a[n:n + 1, :, i:i + th, j:j + tw] for n in range(a.shape[0])
+            for i in range(0, h, th) for j in range(0, w, tw)]
 
 
 def batched(calibration: Sequence[np.ndarray], max_batch: int = 16,
@@ -112,7 +139,8 @@ def quantize_onnx_file(src: str, dst: str, calibration: Sequence[np.ndarray],
             src = pre
         except Exception:  # noqa: BLE001  (an optimisation only: quantise the original)
             pass
-    batches = batched(calibration)
+    tiles = [t for a in calibration for t in calibration_tiles(a, MAX_CALIBRATION_PIXELS)]
+    batches = batched(tiles)
 
     class _Reader(CalibrationDataReader):
         def __init__(self):
@@ -127,5 +155,6 @@ def quantize_onnx_file(src: str, dst: str, calibration: Sequence[np.ndarray],
                     calibrate_method=CalibrationMethod.MinMax)
 
 
-__all__ = ['INT8_BACKENDS', 'MAX_CALIBRATION_PIXELS', 'batched', 'calibration_arrays', 'quantize_onnx_file',
+__all__ = ['INT8_BACKENDS', 'MAX_CALIBRATION_PIXELS', 'TILE_MULTIPLE', 'batched',
+           'calibration_arrays', 'calibration_tiles', 'quantize_onnx_file',
            'quantize_openvino_model']
