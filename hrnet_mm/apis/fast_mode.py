@@ -344,10 +344,17 @@ class FastInferenceHook(Hook):
         if fast is not None:
             print_log(f'FastInferenceHook ({mode}): weights unchanged since the last '
                       f'optimisation, reusing the optimised copy', logger='current')
-            self._original = runner.model
-            runner.model = fast
-            return
-        self._built = None  # release the old copy before building the new one
+        else:
+            self._built = None  # release the old copy before building the new one
+            fast = self._build(runner, mode)
+            snapshot = {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
+            self._built = (key, runner.model, snapshot, fast)
+        self._original = runner.model
+        runner.model = fast
+
+    def _build(self, runner, mode: str):
+        """An optimised copy of the runner's model (int8: calibrated on the loop's
+        dataloader)."""
         calibration = None
         with _preserved_rng():
             if self.dtype == 'int8':
@@ -359,10 +366,7 @@ class FastInferenceHook(Hook):
             fast = optimize_mm_model(runner.model, self.dtype, self.backend, calibration)
         print_log(f'FastInferenceHook ({mode}): ' + '; '.join(fast.fast_report),
                   logger='current')
-        snapshot = {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
-        self._built = (key, runner.model, snapshot, fast)
-        self._original = runner.model
-        runner.model = fast
+        return fast
 
     def _swap_out(self, runner) -> None:
         if self._original is not None:

@@ -40,7 +40,7 @@ from .report import write_json
 from .samples import cityscapes_frame, coco_crops, seg_image
 from .sections import Context, register_section
 from .specs import SPECS, build_pair
-from .timing import gemm_peak, time_interleaved
+from .timing import gemm_peak, gemm_peak_text, time_interleaved
 from .variants import TensorForward
 
 PEER_MODELS = ('pose_w32', 'pose_w48', 'pose_lite18', 'pose_lite30', 'seg_w18', 'seg_w48')
@@ -297,10 +297,7 @@ def peers_section(ctx: Context) -> None:
     peers.setdefault('models', {})
     # the GEMM peak of this run (W32's share of it), PyTorch's and OpenVINO's best
     gemm = gemm_peak(ctx.args.quick, threads=ctx.args.threads)
-    log('peers: GEMM peak ' + ', '.join(
-        f'{d} {gemm[d]:.0f} GFLOP/s (' + ', '.join(f'{r} {v[d]:.0f}' for r, v in
-                                       gemm['by_runtime'].items()) + ')'
-        for d in ('float32', 'bfloat16')))
+    log('peers: GEMM peak ' + gemm_peak_text(gemm))
     partial = osp.join(ctx.out_dir, 'benchmark.partial.json')
     for i, name in enumerate(names):
         log(f'=== peers {i + 1}/{len(names)} {name} ===')

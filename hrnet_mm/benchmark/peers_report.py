@@ -5,6 +5,8 @@ Measuring lives in :mod:`.peers`; this module only reads what it stored.
 """
 from typing import List, Optional
 
+from .timing import gemm_peak_text
+
 PEERS = ('mm_eager', 'mm_ort_fp32', 'mm_openvino_fp32', 'mm_openvino_bf16')
 FP32_TOL = 1e-4      # issue 12: fp32 outputs within 1e-4 of eager (relative to max |output|
                      # when that exceeds 1: fitted seg logits reach 1e4, where fp32 itself
@@ -133,20 +135,11 @@ def peers_markdown(results: dict) -> List[str]:
             L.append(line)
         if name == 'pose_w32' and m.get('gemm_peak_gflops'):
             L += ['', 'GEMM peak: conv + linear multiply-adds x 2 x img/s at the largest batch, '
-                  'as a share of the best square-matmul throughput measured in the same run '
-                  '(' + _peak_text(m['gemm_peak_gflops']) + '); int8 rows: no int8 peak '
+                  'as a share of the best square-matmul throughput measured in the same run, '
+                  'fp32 rows against the fp32 peak and bf16 rows against the bf16 one: '
+                  + gemm_peak_text(m['gemm_peak_gflops']) + '. int8 rows: no int8 peak '
                   'measured.']
     return L
-
-
-def _peak_text(gemm: dict) -> str:
-    out = []
-    for dtype, label in (('float32', 'fp32 rows'), ('bfloat16', 'bf16 rows')):
-        runtimes = ', '.join(f'{r} {v[dtype]:.0f}' for r, v in gemm.get('by_runtime', {}).items()
-                             if dtype in v)
-        out.append(f'{label}: {gemm[dtype]:.0f} GFLOP/s' + (f', best of {runtimes}'
-                                                              if runtimes else ''))
-    return '; '.join(out)
 
 
 def _ratio_target(results: dict, name: str, key: str, goal: float, what: str,

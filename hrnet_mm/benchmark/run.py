@@ -17,7 +17,7 @@ from .report import machine_info, read_json, versions, write_json, write_markdow
 from .sections import Context, load_sections, select_sections
 from .specs import QUICK_MODELS, SPECS
 from .targets import all_targets
-from .timing import gemm_peak, wait_for_quiet
+from .timing import gemm_peak, gemm_peak_text, wait_for_quiet
 
 
 def default_out_dir(quick: bool) -> str:
@@ -90,9 +90,7 @@ def run(args, argv: Optional[List[str]] = None) -> dict:
         + (f' (merged into {json_path})' if merged is not None else ''))
     if merged is None or 'gemm_peak_gflops' not in results:
         results['gemm_peak_gflops'] = gemm_peak(args.quick)
-        log('GEMM peak: ' + ', '.join(f'{k} {v:.0f} GFLOP/s'
-                                      for k, v in results['gemm_peak_gflops'].items()
-                                      if k != 'by_runtime'))
+        log('GEMM peak: ' + gemm_peak_text(results['gemm_peak_gflops']))
     for section in sections:
         section.run(ctx)
     ran = {s.name for s in sections}

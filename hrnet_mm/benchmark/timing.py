@@ -147,6 +147,16 @@ def gemm_peak(quick: bool, previous: Optional[dict] = None,
     return out
 
 
+def gemm_peak_text(gemm: dict) -> str:
+    """``gemm_peak`` as text: ``'fp32 337 GFLOP/s (torch 181, openvino 337); bf16 ...'``."""
+    out = []
+    for key, label in (('float32', 'fp32'), ('bfloat16', 'bf16')):
+        runtimes = ', '.join(f'{r} {v[key]:.0f}' for r, v in gemm.get('by_runtime', {}).items()
+                             if key in v)
+        out.append(f'{label} {gemm[key]:.0f} GFLOP/s' + (f' ({runtimes})' if runtimes else ''))
+    return '; '.join(out)
+
+
 def _best_gflops(fn: Callable[[], object], n: int, rounds: int) -> float:
     fn()
     times = []
@@ -166,11 +176,11 @@ def _openvino_matmul(n: int, dtype: str, threads: int) -> Optional[Callable[[], 
         from openvino import opset13 as ops
     except ImportError:
         return None
+    from hrnet_mm.fast.openvino_backend import openvino_config
     rng = np.random.default_rng(0)
     x = ops.parameter([n, n], ov.Type.f32)
     w = ops.constant(rng.standard_normal((n, n), dtype=np.float32))
     model = ov.Model([ops.matmul(x, w, False, False)], [x])
-    from hrnet_mm.fast.openvino_backend import openvino_config
     compiled = ov.Core().compile_model(model, 'CPU', openvino_config(dtype, threads))
     request = compiled.create_infer_request()
     a = rng.standard_normal((n, n), dtype=np.float32)
