@@ -14,7 +14,7 @@ import types
 import pytest
 import torch
 
-from hrnet_mm.benchmark import agreement, cli, compare, samples
+from hrnet_mm.benchmark import agreement, cli, compare, e2e_accuracy, samples
 from hrnet_mm.benchmark.sections import SECTIONS, Section
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -128,11 +128,48 @@ def _check_peers(res):
 
 
 def _check_e2e(res):
-    """The whole-test-loop section timed stock and fast fp32 / bf16 and logged each metric."""
+    """The whole-test-loop section timed stock and fast fp32 / bf16 and logged each metric;
+    the jittered-box AP check ran every variant (2 boxes a person in the quick run)."""
     pose = res['e2e']['tasks']['pose']['variants']
     for v in ('stock', 'fast_fp32', 'fast_bf16'):
         assert pose[v]['loop_median_s'] > 0 and pose[v]['model_median_s'] > 0, v
         assert pose[v]['metric'] is not None, v
+    jittered = res['e2e']['tasks']['pose']['jittered']
+    assert jittered['instances'] == 2 * jittered['people'] > 0
+    for v in ('stock', 'fast_fp32', 'fast_bf16'):
+        assert 0 <= jittered['variants'][v]['metric'] <= 1, v
+
+
+def test_jittered_coco_lists_every_person_once_per_box(tmp_path):
+    """The jittered set: each image ``jitters`` times under new ids, each annotated person
+    once per copy (copy 0 with its own box, the others shifted / rescaled within the image),
+    the same keypoints; seeded, so two writes are equal."""
+    src = osp.join(REPO_ROOT, '..', 'shared', 'data', 'coco_sample', 'test_coco.json')
+    if not osp.isfile(src):
+        pytest.skip('the COCO sample (../shared/data/coco_sample) is absent')
+    with open(src) as f:
+        coco = json.load(f)
+    people = [a for a in coco['annotations'] if a['num_keypoints'] > 0]
+    info = e2e_accuracy.jittered_coco(src, str(tmp_path / 'j.json'), jitters=3)
+    e2e_accuracy.jittered_coco(src, str(tmp_path / 'k.json'), jitters=3)
+    assert (tmp_path / 'j.json').read_text() == (tmp_path / 'k.json').read_text()
+    out = json.loads((tmp_path / 'j.json').read_text())
+    n = len(people)  # 12 of the sample's 14 person boxes have keypoints
+    assert info['people'] == n > 0 and info['instances'] == 3 * n
+    assert len(out['images']) == 3 * len(coco['images'])
+    assert len({im['id'] for im in out['images']}) == len(out['images'])
+    assert len({a['id'] for a in out['annotations']}) == len(out['annotations'])
+    size = {im['id']: (im['width'], im['height']) for im in out['images']}
+    for k in range(3):
+        copy_k = out['annotations'][k * n:(k + 1) * n]
+        for a, orig in zip(copy_k, people):
+            assert a['keypoints'] == orig['keypoints'] and a['image_id'] in size
+            x, y, w, h = a['bbox']
+            assert (a['bbox'] == orig['bbox']) == (k == 0)
+            assert x >= 0 and y >= 0 and w > 0 and h > 0
+            assert x + w <= size[a['image_id']][0] and y + h <= size[a['image_id']][1]
+    with pytest.raises(ValueError, match='jitters must be >= 1'):
+        e2e_accuracy.jittered_coco(src, str(tmp_path / 'x.json'), jitters=0)
 
 
 def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):

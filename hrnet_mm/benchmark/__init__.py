@@ -34,6 +34,8 @@ memory        the memory section: activation memory, measured in a fresh probe p
 peers         the peers section: our backends x dtypes vs ORT / OpenVINO on the toolbox's ONNX
 peers_report  the peers summaries (best peer vs best of ours), tables and targets
 e2e           the e2e section: tools/test.py-style loops, stock vs fast mode
+e2e_weights   the e2e section's checkpoints (fitted pose / seg, random detector)
+e2e_accuracy  the e2e pose AP check on jittered boxes (8x the instances)
 targets       the issues' targets, evaluated from the results
 report        ``benchmark.json`` and the markdown rendered from it
 plot          the scaling plot

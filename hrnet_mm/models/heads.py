@@ -1,5 +1,5 @@
 """HRNet-C: the classification head of the official HRNet-Image-Classification networks."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Sequence, Union
 
 import torch
 import torch.nn as nn
