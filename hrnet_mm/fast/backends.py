@@ -104,11 +104,14 @@ class Rewrites:
             fixed resampling ratios (``Resize`` with constant scales, Lite-HRNet's pooling as
             a fixed ``AveragePool``; :func:`hrnet_mm.export.fixed_ratio_resampling`); other
             sizes run the general graph. PyTorch needs no such thing.
+        unshuffle_lite (bool): Lite-HRNet without channel shuffles, splits and concatenations
+            (:func:`hrnet_mm.fast.lite_unshuffle.unshuffle_lite_hrnet`; needs ``fold_bn``).
     """
     fold_bn: bool = True
     merge_exchange: bool = False
     channels_last: bool = False
     fixed_ratios: bool = False
+    unshuffle_lite: bool = False
 
 
 #: Chosen by measurement (docs/fast.md "Backends"): the merged exchange units help oneDNN in
@@ -117,11 +120,14 @@ class Rewrites:
 #: ONNX exporter folds eval-mode BN itself: identical graphs) and is kept for smaller copies.
 #: Fixed ratios: ONNX Runtime keeps HRNet-W32 in its blocked layout (1 layout reorder instead
 #: of 173, the adds and ReLUs fused into the convolutions); OpenVINO Lite-HRNet-18 ~2.7x faster.
+#: Lite-HRNet without shuffles: OpenVINO 1.3-1.7x faster in fp32, bf16 and int8; ONNX Runtime
+#: 1.3-2x slower with it (measured, docs/fast.md), so off there.
 REWRITES: Dict[str, Rewrites] = {
     'eager': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
     'inductor': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
     'onnxruntime': Rewrites(fold_bn=True, merge_exchange=False, fixed_ratios=True),
-    'openvino': Rewrites(fold_bn=True, merge_exchange=False, fixed_ratios=True),
+    'openvino': Rewrites(fold_bn=True, merge_exchange=False, fixed_ratios=True,
+                         unshuffle_lite=True),
 }
 
 

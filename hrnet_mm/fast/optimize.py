@@ -81,7 +81,8 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
              backend: Optional[str] = None, calibration: Optional[Iterable] = None,
              threads: Optional[int] = None,
              example_input: Union[torch.Tensor, Sequence[int], None] = None,
-             fixed_ratios: Optional[bool] = None) -> nn.Module:
+             fixed_ratios: Optional[bool] = None,
+             unshuffle_lite: Optional[bool] = None) -> nn.Module:
     """An inference copy of ``model`` run by ``backend`` in ``dtype``; the model itself is
     never changed.
 
@@ -117,6 +118,8 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
             afterwards.
         fixed_ratios (bool, optional): Runtimes: a second graph with fixed resampling ratios
             for sizes divisible by 32 (:mod:`.runtime`).
+        unshuffle_lite (bool, optional): Runtimes: Lite-HRNet without channel shuffles
+            (:mod:`.lite_unshuffle`; needs ``fold_bn``).
 
     Returns:
         A module-like callable: tensors in (fp32, NCHW), the model's output structure out, fp32.
@@ -157,9 +160,10 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
         fast = _optimize_torch(model, torch_dtype, channels_last, fold_bn, merge_exchange,
                                backend == 'inductor')
         return _TorchThreads(fast, threads) if threads_given else fast
+    unshuffle_lite = chosen.unshuffle_lite if unshuffle_lite is None else unshuffle_lite
     return _optimize_runtime(model, backend, dtype_name, fold_bn, merge_exchange,
                              chosen.fixed_ratios if fixed_ratios is None else fixed_ratios,
-                             threads, calibration, example_input)
+                             threads, calibration, example_input, fold_bn and unshuffle_lite)
 
 
 def _optimize_torch(model: nn.Module, dtype: torch.dtype, channels_last: bool, fold_bn: bool,
@@ -182,7 +186,7 @@ def _optimize_torch(model: nn.Module, dtype: torch.dtype, channels_last: bool, f
 
 def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
                       merge_exchange: bool, fixed_ratios: bool, threads: int, calibration,
-                      example_input):
+                      example_input, unshuffle_lite: bool = False):
     from ..export import divisible_for_fixed_ratios
     from .runtime import RuntimeModel, example_from, prepared_copy, temp_onnx_dir, trace_to_onnx
     require(backend)
@@ -192,7 +196,7 @@ def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
         arrays = calibration_arrays(calibration)
         if backend == 'openvino':
             require('nncf', "int8 on the 'openvino' backend (NNCF)")
-    module = prepared_copy(model, fold_bn, merge_exchange)
+    module = prepared_copy(model, fold_bn, merge_exchange, unshuffle_lite)
     attrs = {a: getattr(model, a) for a in ('out_channels', 'out_strides') if hasattr(model, a)}
     if fixed_ratios and arrays is not None:
         # the fixed-ratio graph is calibrated on its own kind of input: sizes divisible by 32

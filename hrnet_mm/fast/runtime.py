@@ -77,18 +77,22 @@ def trace_to_onnx(module: nn.Module, example: torch.Tensor, path: str,
     return spec, names
 
 
-def prepared_copy(model: nn.Module, fold_bn: bool, merge_exchange: bool) -> nn.Module:
+def prepared_copy(model: nn.Module, fold_bn: bool, merge_exchange: bool,
+                  unshuffle_lite: bool = False) -> nn.Module:
     """A deep copy of ``model`` in eval mode, frozen, with the chosen rewrites applied."""
     from mmengine.model import revert_sync_batchnorm
 
     from .exchange import merge_exchange_units
     from .fold import fold_batch_norms
+    from .lite_unshuffle import unshuffle_lite_hrnet
     module = revert_sync_batchnorm(copy.deepcopy(as_tensor_model(model)))
     module.eval()  # not chained: mm's HRNet.train() returns None
     if fold_bn:
         fold_batch_norms(module)
         if merge_exchange:
             merge_exchange_units(module)
+        if unshuffle_lite:
+            unshuffle_lite_hrnet(module)
     for p in module.parameters():
         p.requires_grad_(False)
     return module
