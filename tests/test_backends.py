@@ -274,3 +274,34 @@ def test_explicit_threads_reach_the_runtimes(small):
         assert int(compiled.get_property('INFERENCE_NUM_THREADS')) == 2
         assert str(compiled.get_property('PERFORMANCE_HINT')) in ('LATENCY',
                                                                    'PerformanceMode.LATENCY')
+
+
+
+def test_int8_lite_hrnet_gets_mixed_preset_no_unshuffle_and_a_warning(small, monkeypatch):
+    """int8 Lite-HRNet on OpenVINO: NNCF's MIXED preset (asymmetric activations), the shuffles
+    kept (the rewrite cost accuracy), and a warning naming the doubled stream 0; HRNet keeps
+    PERFORMANCE and gets no warning."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    import warnings
+
+    from hrnet_mm.fast import lite_unshuffle, quantize
+    assert rewrites_for('openvino', 'int8').unshuffle_lite is False
+    assert rewrites_for('openvino', 'bf16').unshuffle_lite is True
+    presets, unshuffled = [], []
+    real_quantize = quantize.quantize_openvino_model
+    monkeypatch.setattr(quantize, 'quantize_openvino_model', lambda m, c, preset: (
+        presets.append(preset), real_quantize(m, c, preset=preset))[1])
+    real_unshuffle = lite_unshuffle.unshuffle_lite_hrnet
+    monkeypatch.setattr(lite_unshuffle, 'unshuffle_lite_hrnet', lambda m: (
+        unshuffled.append(m), real_unshuffle(m))[1])
+    calibration = small[2][:1]
+    with pytest.warns(UserWarning, match='official fusion.*stream 0.*bf16'):
+        optimize(LiteHRNet('lite18').eval(), 'int8', backend='openvino', threads=1,
+                 calibration=calibration)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        optimize(small[0], 'int8', backend='openvino', threads=1, calibration=calibration)
+    assert presets == ['mixed', 'performance'] and unshuffled == []
+    with pytest.raises(ValueError, match='preset must be one of'):
+        quantize.quantize_openvino_model(None, calibration, preset='accuracy')

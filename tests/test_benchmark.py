@@ -37,6 +37,25 @@ def test_heatmap_targets_and_argmax_agree():
     assert tool._argmax2d(heatmaps)[0, 0].tolist() == [10.0, 25.0]
 
 
+def test_interleaved_rounds_rotate_the_order():
+    """Every round times every variant once, starting one further each round, so no variant
+    always runs after the same neighbour (whose spinning threads would slow it)."""
+    from hrnet_mm.benchmark import timing
+    calls = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in 'abc'}
+    res = timing.time_interleaved(fns, rounds=3, label='test')
+    timed = calls[3:]  # after one warm-up call each
+    assert [timed[i:i + 3] for i in range(0, len(timed), 3)][:3] == [
+        list('abc'), list('bca'), list('cab')]
+    assert all(len(r['times_s']) == len(timed) // 3 and 'median_s' in r for r in res.values())
+
+
+def test_only_sample_fitted_pose_models():
+    from hrnet_mm.benchmark.fitting import fit_pose_model
+    with pytest.raises(ValueError, match='pose_w48.*pose_lite18'):
+        fit_pose_model('pose_w48', 1, 0, '/nonexistent', quick=True)
+
+
 @pytest.mark.slow
 def test_quick_run(tmp_path):
     proc = subprocess.run([sys.executable, TOOL, '--quick', '--out', str(tmp_path)],

@@ -3,7 +3,7 @@
 For each model, the toolbox's own model is built from its zoo config through the toolbox
 registry ("theirs"), given random but non-trivial weights, and loaded into ours (built from
 ``configs/``; the zoo config with hrnet_mm's modules swapped in when ours is missing). One run
-then reports, interleaving ours and theirs (A, B, A, B ...) in the same process:
+then reports, interleaving ours and theirs (A, B, B, A ...) in the same process:
 
 * parameters; FLOPs with mmengine's ``FlopAnalyzer`` (all ops it counts) and conv + linear
   multiply-adds (the papers' unit);

@@ -56,7 +56,7 @@ def pose_bf16_accuracy(state: dict, compile_bf16: bool, quick: bool) -> dict:
 
     Args:
         state: the weights of an HRNet-W32 fitted to the sample
-            (:func:`hrnet_mm.benchmark.fitting.train_pose_w32`).
+            (:func:`hrnet_mm.benchmark.fitting.fit_pose_model`).
         compile_bf16: also measure the compiled bf16 mode.
         quick: the quick run's smaller crop set.
 

@@ -10,7 +10,7 @@ from hrnet_mm.utils.testing import max_abs, max_abs_diff
 
 from .agreement import pose_bf16_accuracy, seg_fitted_agreement, seg_labels
 from .common import CACHE_DIR, log
-from .fitting import train_pose_w32
+from .fitting import fit_pose_model
 from .samples import coco_crops, seg_image
 from .sections import Context, register_section
 from .specs import SPECS, build_pair
@@ -196,7 +196,7 @@ def accuracy_section(ctx: Context) -> None:
     if args.no_accuracy or 'pose_w32' not in ctx.names:
         return
     iters = 1 if args.quick else args.train_iters
-    state, info = train_pose_w32(iters, 0, CACHE_DIR, args.quick)
+    state, info = fit_pose_model('pose_w32', iters, 0, CACHE_DIR, args.quick)
     acc = pose_bf16_accuracy(state, args.compile, args.quick)
     acc['training'] = info
     ctx.results['pose_accuracy'] = acc

@@ -5,7 +5,7 @@ and round, interleaved (stock, fast fp32, fast bf16 [, fast int8], stock, ...):
 
 * pose: HRNet-W32 256x192 top-down on the 4 COCO sample images with the sample's person
   detections (the zoo's test setting: AP_H_56 boxes, flip test), weights fitted to the sample
-  (:func:`hrnet_mm.benchmark.fitting.train_pose_w32`); metric COCO keypoint AP;
+  (:func:`hrnet_mm.benchmark.fitting.fit_pose_model`); metric COCO keypoint AP;
 * seg: FCN-HRNetV2-W18 on the real Cityscapes frame of ``shared/data/cityscapes_sample`` at the
   config's test scale (2048x1024, whole image), weights fitted to that frame (19 classes);
   metric mIoU;

@@ -21,9 +21,9 @@ def save_checkpoint(state: dict, path: str) -> str:
 
 def pose_weights(args, cache: str) -> dict:
     """HRNet-W32 256x192 fitted to the COCO sample's people (``--train-iters``), cached."""
-    from .fitting import train_pose_w32
+    from .fitting import fit_pose_model
     iters = 1 if args.quick else args.train_iters
-    state, info = train_pose_w32(iters, 0, cache, args.quick)
+    state, info = fit_pose_model('pose_w32', iters, 0, cache, args.quick)
     return dict(checkpoint=save_checkpoint(state, osp.join(cache, 'e2e', 'pose_w32.pth')),
                 fit=info)
 

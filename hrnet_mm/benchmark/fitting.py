@@ -1,9 +1,9 @@
 """Models fitted to the real sample for the reduced-precision accuracy checks.
 
 No trained checkpoint is available offline, and random weights give near-ties (flat heatmaps,
-classes within bf16 noise of each other), so the benchmark fits HRNet-W32 (pose) and the seg
-models to the sample itself, from the toolbox's initialisation; the fits are cached in
-``work_dirs/benchmark`` by the full run (never by a quick one).
+classes within bf16 noise of each other), so the benchmark fits HRNet-W32 and Lite-HRNet-18 / 30
+(pose) and the seg models to the sample itself, from the toolbox's initialisation; the fits are
+cached in ``work_dirs/benchmark`` by the full run (never by a quick one).
 """
 import os
 import os.path as osp
@@ -90,15 +90,21 @@ def _fresh_net(spec: Spec, seed: int) -> Tuple[nn.Module, nn.Module]:
     return model, TensorForward(model, spec.task).to(memory_format=torch.channels_last)
 
 
-def train_pose_w32(iters: int, seed: int, cache_dir: str, quick: bool) -> Tuple[dict, dict]:
-    """An HRNet-W32 pose model fitted to the real sample (ours, from the toolbox's init;
-    :func:`fit`, batch 8, on the sample's person crops at both paddings and their mirror
-    images); cached in ``cache_dir``. Returns (state_dict, info)."""
-    path = osp.join(cache_dir, f'pose_w32_coco_sample_v3_seed{seed}_it{iters}.pth')
+FITTED_POSE = ('pose_w32', 'pose_lite18', 'pose_lite30')  # cheap enough to fit (minutes)
+
+
+def fit_pose_model(name: str, iters: int, seed: int, cache_dir: str,
+                   quick: bool) -> Tuple[dict, dict]:
+    """A pose model (one of :data:`FITTED_POSE`) fitted to the real sample (ours, from the
+    toolbox's init; :func:`fit`, batch 8, on the sample's person crops at both paddings and
+    their mirror images); cached in ``cache_dir``. Returns (state_dict, info)."""
+    if name not in FITTED_POSE:
+        raise ValueError(f'no sample fit for {name!r}; fitted pose models: {FITTED_POSE}')
+    path = osp.join(cache_dir, f'{name}_coco_sample_v3_seed{seed}_it{iters}.pth')
     info = dict(iters=iters, seed=seed, batch=8, optimizer=FIT_OPTIMIZER)
 
     def fit_fn():
-        model, net = _fresh_net(SPECS['pose_w32'], seed)
+        model, net = _fresh_net(SPECS[name], seed)
         x, kpts = coco_crops(paddings=(1.25,)) if quick else coco_crops()
         target, weight = heatmap_targets(kpts)
         g = torch.Generator().manual_seed(seed)
@@ -110,7 +116,8 @@ def train_pose_w32(iters: int, seed: int, cache_dir: str, quick: bool) -> Tuple[
         def loss_fn(out, idx):
             return ((out - target[idx]).square().mean((2, 3)) * weight[idx]).mean() * 1000
 
-        stats = fit(net, batch, loss_fn, iters, 'accuracy: fitting W32 to the sample crops')
+        stats = fit(net, batch, loss_fn, iters,
+                    f'accuracy: fitting {SPECS[name].label} to the sample crops')
         recalibrate_norms(model, net, (x[i:i + 8].contiguous(
             memory_format=torch.channels_last) for i in range(0, len(x), 8)))
         return model.state_dict(), stats

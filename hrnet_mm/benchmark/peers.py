@@ -13,8 +13,9 @@ timed interleaved in one process:
   Cityscapes frame for seg).
 
 Beside each row: the max abs output difference to ``mm_eager``; for the reduced-precision rows
-the accuracy on models fitted to the sample (the benchmark's fitted HRNet-W32, argmax within
-1 heatmap px on the real crops; the fitted seg models, labels equal on the sample image);
+the accuracy on models fitted to the sample (the benchmark's fitted HRNet-W32 and
+Lite-HRNet-18 / 30, argmax within 1 heatmap px on the real crops; the fitted seg models, labels
+equal on the sample image; W48 pose is not fitted: too slow to train here, random weights);
 for W32 the share of the measured GEMM peak; per model and batch the ratio of hrnet_mm's best
 to the best peer. :mod:`.peers_report` summarises, renders and evaluates issue 12's targets
 from them.
@@ -34,7 +35,7 @@ from hrnet_mm.utils.testing import max_abs, max_abs_diff
 
 from .agreement import argmax2d, keypoint_agreement, seg_labels
 from .common import CACHE_DIR, log
-from .fitting import fit_seg_model, train_pose_w32
+from .fitting import FITTED_POSE, fit_pose_model, fit_seg_model
 from .peers_report import PEERS, peers_markdown, peers_targets, summarize, variant_dtype
 from .report import write_json
 from .samples import cityscapes_frame, coco_crops, seg_image
@@ -162,12 +163,13 @@ def our_runners(ours: nn.Module, names, calibration: List[torch.Tensor], example
 # --------------------------------------------------------------------------- one model
 
 def _fitted_state(name: str, hw, args) -> Tuple[Optional[dict], Optional[dict]]:
-    """The weights fitted to the sample (W32 pose, seg models), or (None, None)."""
+    """The weights fitted to the sample (:data:`FITTED_POSE`, seg models), or (None, None)."""
     if args.no_accuracy:
         return None, None
     spec = SPECS[name]
-    if name == 'pose_w32':
-        return train_pose_w32(1 if args.quick else args.train_iters, 0, CACHE_DIR, args.quick)
+    if name in FITTED_POSE:
+        return fit_pose_model(name, 1 if args.quick else args.train_iters, 0, CACHE_DIR,
+                              args.quick)
     if spec.task == 'seg':
         return fit_seg_model(spec, (1, 3) + tuple(hw), 1 if args.quick else spec.fit_iters,
                              CACHE_DIR, args.quick)

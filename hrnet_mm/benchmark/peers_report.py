@@ -96,7 +96,8 @@ def peers_markdown(results: dict) -> List[str]:
          f'real sample (COCO crops / the Cityscapes frame). Batch 1: latency (ms, median); '
          f'larger batches: img/s. Diff: max abs output difference to `mm_eager` (beside the '
          f'largest output). Accuracy: vs `mm_eager` fp32 on models fitted to the sample (pose: '
-         f'HRNet-W32 only, keypoint argmax within 1 heatmap px on the real crops; seg: labels '
+         f'HRNet-W32 and Lite-HRNet-18 / 30, W48 keeps random weights; keypoint argmax '
+         f'within 1 heatmap px on the real crops; seg: labels '
          f'equal on the sample image).', '']
     L += ['| model | batch | best peer | best hrnet_mm | ratio | fp32: ours / peer | '
           'reduced: ours / OpenVINO bf16 | int8 / OpenVINO bf16 |', '|---|---|---|---|---|---|---|---|']

@@ -20,8 +20,10 @@ def pin_threads(threads: int) -> None:
 
 def time_interleaved(fns: Dict[str, Callable[[], object]], rounds: int,
                      label: str) -> Dict[str, dict]:
-    """Warm up each, then ``rounds`` rounds of one call each, in the same order every round
-    (A, B, C, A, B, C ...).
+    """Warm up each, then ``rounds`` rounds of one call each, the order rotated by one every
+    round (A, B, C, B, C, A, C, A, B ...): a runtime's leftover work (worker threads still
+    spinning, evicted caches) slows whichever variant runs next, and rotating spreads that
+    over all variants instead of charging it to the same neighbour every round.
 
     A variant whose warm-up call raises is reported (``{'error': ...}``) and left out, so a
     toolbox bug (e.g. mm's ``with_cp``) does not end the run.
@@ -50,7 +52,8 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], rounds: int,
         return res
     done = 0
     while True:
-        for name in alive:
+        shift = done % len(alive)
+        for name in alive[shift:] + alive[:shift]:
             t = time.perf_counter()
             fns[name]()
             res[name]['times_s'].append(time.perf_counter() - t)

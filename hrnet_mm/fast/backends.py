@@ -10,7 +10,7 @@ Example:
     False
 """
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple, Union
 
 import torch
@@ -121,7 +121,8 @@ class Rewrites:
 #: Fixed ratios: ONNX Runtime keeps HRNet-W32 in its blocked layout (1 layout reorder instead
 #: of 173, the adds and ReLUs fused into the convolutions); OpenVINO Lite-HRNet-18 ~2.7x faster.
 #: Lite-HRNet without shuffles: OpenVINO 1.3-1.7x faster in fp32, bf16 and int8; ONNX Runtime
-#: 1.3-2x slower with it (measured, docs/fast.md), so off there.
+#: 1.3-2x slower with it (measured, docs/fast.md), so off there; off for OpenVINO int8 too,
+#: whose accuracy it lowers (fitted Lite-HRNet-18: argmax within 1 px 99.0% -> 98.5%).
 REWRITES: Dict[str, Rewrites] = {
     'eager': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
     'inductor': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
@@ -134,6 +135,8 @@ REWRITES: Dict[str, Rewrites] = {
 def rewrites_for(backend: str, dtype: Union[str, torch.dtype] = 'fp32') -> Rewrites:
     """The rewrites :func:`~hrnet_mm.fast.optimize` applies for ``backend`` (and ``dtype``)."""
     backend, dtype = check_backend_dtype(backend, dtype)
+    if dtype == 'int8':
+        return replace(REWRITES[backend], unshuffle_lite=False)
     return REWRITES[backend]
 
 

@@ -61,11 +61,13 @@ class CompiledPerShape:
 
 
 def build_openvino(onnx_file: str, dtype: str, threads: int,
-                   calibration: Optional[Sequence[np.ndarray]] = None):
+                   calibration: Optional[Sequence[np.ndarray]] = None,
+                   int8_preset: str = 'performance'):
     """``run(x) -> list of arrays`` for the ONNX file ``onnx_file``; ``dtype='int8'``
-    quantises the OpenVINO model with NNCF first."""
+    quantises the OpenVINO model with NNCF first (``int8_preset``: see
+    :func:`hrnet_mm.fast.quantize.quantize_openvino_model`)."""
     model = read_openvino(onnx_file)
     if dtype == 'int8':
         from .quantize import quantize_openvino_model
-        model = quantize_openvino_model(model, calibration)
+        model = quantize_openvino_model(model, calibration, preset=int8_preset)
     return CompiledPerShape(model, openvino_config(dtype, threads))

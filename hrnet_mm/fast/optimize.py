@@ -3,6 +3,7 @@ PyTorch (``'eager'``, ``'inductor'``) or by a runtime (``'onnxruntime'``, ``'ope
 fp32, bf16 or int8 (:mod:`.backends` lists the pairs)."""
 import copy
 import os
+import warnings
 from typing import Iterable, Optional, Sequence, Union
 
 import torch
@@ -184,6 +185,22 @@ def _optimize_torch(model: nn.Module, dtype: torch.dtype, channels_last: bool, f
     return OptimizedModel(module, dtype, channels_last)
 
 
+#: Why int8 Lite-HRNet (official fusion) is inaccurate; measured on the benchmark's models fitted
+#: to the COCO sample (docs/benchmark.md, peers section).
+LITE_INT8_WARNING = (
+    "int8 on Lite-HRNet with the official fusion: it counts stream 0 twice in every module, so "
+    "stream 0 doubles module after module (a Lite-HRNet-30 fitted to the COCO sample reaches "
+    "8e4 against ~1-100 elsewhere), and per-tensor int8 activations cannot resolve the other "
+    "streams added to it. Measured argmax within 1 heatmap px of fp32: Lite-HRNet-18 99.0% "
+    "(OpenVINO), 84% (ONNX Runtime); Lite-HRNet-30 below 2% on both. Check the accuracy on "
+    "your data, or use dtype='bf16' (100% on both, and faster).")
+
+
+def _lite_hrnets(model: nn.Module) -> list:
+    """The Lite-HRNet backbones in ``model`` (ours or mmpose's)."""
+    return [m for m in model.modules() if type(m).__name__ == 'LiteHRNet']
+
+
 def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
                       merge_exchange: bool, fixed_ratios: bool, threads: int, calibration,
                       example_input, unshuffle_lite: bool = False):
@@ -191,11 +208,17 @@ def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
     from .runtime import RuntimeModel, example_from, prepared_copy, temp_onnx_dir, trace_to_onnx
     require(backend)
     arrays = None
+    lite = _lite_hrnets(model)
     if dtype == 'int8':
         from .quantize import calibration_arrays
         arrays = calibration_arrays(calibration)
         if backend == 'openvino':
             require('nncf', "int8 on the 'openvino' backend (NNCF)")
+        if any(getattr(m, 'fuse', 'official') == 'official' for m in lite):
+            warnings.warn(LITE_INT8_WARNING, stacklevel=3)
+    # asymmetric activations: Lite-HRNet-18 int8 within 1 px 89% -> 99% (W32: same accuracy
+    # and speed either way; docs/fast.md)
+    int8_preset = 'mixed' if lite else 'performance'
     module = prepared_copy(model, fold_bn, merge_exchange, unshuffle_lite)
     attrs = {a: getattr(model, a) for a in ('out_channels', 'out_strides') if hasattr(model, a)}
     if fixed_ratios and arrays is not None:
@@ -211,7 +234,7 @@ def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
                 run = build_ort(path, dtype, threads, arrays)
             else:
                 from .openvino_backend import build_openvino
-                run = build_openvino(path, dtype, threads, arrays)
+                run = build_openvino(path, dtype, threads, arrays, int8_preset)
         return run, spec
 
     example = example_from(example_input, arrays)

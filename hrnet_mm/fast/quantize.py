@@ -4,8 +4,9 @@ Two routes, one per runtime, both static (activation ranges measured on the cali
 samples, weights per output channel):
 
 * ``'openvino'``: NNCF's ``nncf.quantize`` on the OpenVINO model (``preset=PERFORMANCE``:
-  symmetric int8 activations, which VNNI runs fastest), then compiled by OpenVINO's CPU plugin;
-  measured the fastest int8 path on an AVX512-VNNI CPU (docs/fast.md);
+  symmetric int8 activations, which VNNI runs fastest; ``MIXED``, asymmetric activations, for
+  Lite-HRNet, where it measured far more accurate at the same speed), then compiled by
+  OpenVINO's CPU plugin; measured the fastest int8 path on an AVX512-VNNI CPU (docs/fast.md);
 * ``'onnxruntime'``: ``onnxruntime.quantization.quantize_static`` (QDQ, uint8 activations,
   int8 per-channel weights, MinMax calibration), run by ONNX Runtime.
 
@@ -51,12 +52,19 @@ def calibration_arrays(calibration: Optional[Iterable]) -> List[np.ndarray]:
     return arrays
 
 
+#: NNCF presets :func:`quantize_openvino_model` takes.
+NNCF_PRESETS = ('performance', 'mixed')
+
+
 def quantize_openvino_model(ov_model, calibration: Sequence[np.ndarray], *,
-                            fast_bias_correction: bool = True):
-    """NNCF int8 quantisation of an OpenVINO model on ``calibration`` arrays."""
+                            preset: str = 'performance', fast_bias_correction: bool = True):
+    """NNCF int8 quantisation of an OpenVINO model on ``calibration`` arrays; ``preset``
+    one of :data:`NNCF_PRESETS` (symmetric / asymmetric activations)."""
     nncf = require('nncf', "int8 on the 'openvino' backend (NNCF)")
+    if preset not in NNCF_PRESETS:
+        raise ValueError(f'preset must be one of {NNCF_PRESETS}, got {preset!r}')
     return nncf.quantize(ov_model, nncf.Dataset(list(calibration)),
-                         preset=nncf.QuantizationPreset.PERFORMANCE,
+                         preset=getattr(nncf.QuantizationPreset, preset.upper()),
                          subset_size=len(calibration),
                          fast_bias_correction=fast_bias_correction)
 
@@ -155,6 +163,6 @@ def quantize_onnx_file(src: str, dst: str, calibration: Sequence[np.ndarray],
                     calibrate_method=CalibrationMethod.MinMax)
 
 
-__all__ = ['INT8_BACKENDS', 'MAX_CALIBRATION_PIXELS', 'TILE_MULTIPLE', 'batched',
+__all__ = ['INT8_BACKENDS', 'MAX_CALIBRATION_PIXELS', 'NNCF_PRESETS', 'TILE_MULTIPLE', 'batched',
            'calibration_arrays', 'calibration_tiles', 'quantize_onnx_file',
            'quantize_openvino_model']
