@@ -305,3 +305,22 @@ def test_int8_lite_hrnet_gets_mixed_preset_no_unshuffle_and_a_warning(small, mon
     assert presets == ['mixed', 'performance'] and unshuffled == []
     with pytest.raises(ValueError, match='preset must be one of'):
         quantize.quantize_openvino_model(None, calibration, preset='accuracy')
+
+
+def test_onnxruntime_runs_one_static_session_per_input_shape(small, monkeypatch):
+    """Each input shape gets its own session with the free dimensions fixed (static shapes plan
+    better in ONNX Runtime), the same outputs as eager, the oldest dropped past MAX_SESSIONS."""
+    from hrnet_mm.fast import ort_backend
+    model, inputs, _ = small
+    monkeypatch.setattr(ort_backend, 'MAX_SESSIONS', 2)
+    fast = optimize(model, backend='onnxruntime', threads=1, example_input=SIZE)
+    run = fast._run
+    assert sorted(run.free_dims.values()) == ['batch', 'height', 'width']
+    shapes = [(1, 3, 64, 96), (2, 3, 64, 96), (1, 3, 64, 96), (3, 3, 64, 96)]
+    g = torch.Generator().manual_seed(5)
+    for shape in shapes:
+        x = torch.randn(shape, generator=g)
+        with torch.no_grad():
+            assert max_abs_diff(model(x), fast(x)) <= FP32_ATOL
+        assert run.session.get_inputs()[0].shape == list(shape)
+    assert list(run.sessions) == [(1, 3, 64, 96), (3, 3, 64, 96)]
