@@ -276,7 +276,6 @@ def test_explicit_threads_reach_the_runtimes(small):
                                                                    'PerformanceMode.LATENCY')
 
 
-
 def test_int8_lite_hrnet_gets_mixed_preset_no_unshuffle_and_a_warning(small, monkeypatch):
     """int8 Lite-HRNet on OpenVINO: NNCF's MIXED preset (asymmetric activations), the shuffles
     kept (the rewrite cost accuracy), and a warning naming the doubled stream 0; HRNet keeps

@@ -81,7 +81,8 @@ def _header(results: dict, sections: Sequence) -> List[str]:
          'randomised, loaded into ours) and the same inputs; ours and theirs are timed '
          'interleaved in one process, every round timing every variant once after a warm-up '
          'call, the order rotated by one each round (A, B, C, B, C, A ...: what one runtime '
-         'leaves behind, e.g. spinning worker threads, slows whichever runs next); times are medians over the rounds. The machine is shared: a '
+         'leaves behind, e.g. spinning worker threads, slows whichever runs next); times are '
+         'medians over the rounds. The machine is shared: a '
          'round in which any variant took more than 1.5x its best time (another job stalled '
          'it) is discarded as a whole and repeated, up to 3x the requested rounds.', '',
          'To re-measure: `python tools/benchmark.py` runs everything (about 30 min on 2 '

@@ -57,19 +57,24 @@ class SessionPerShape:
     width) overridden by that shape, so ONNX Runtime sees a static graph."""
 
     def __init__(self, model: bytes, threads: int, input_name: str = 'input'):
+        import onnx
         self.model, self.threads, self.input_name = model, threads, input_name
         self.sessions: 'OrderedDict[tuple, object]' = OrderedDict()
-        self._dynamic = ort_session(model, threads)
-        # the symbolic names of the input's free dimensions, by axis
-        self.free_dims = {i: d for i, d in enumerate(self._dynamic.get_inputs()[0].shape)
-                          if isinstance(d, str)}
+        # the symbolic names of the input's free dimensions, by axis (read from the graph:
+        # milliseconds, where a session to ask would cost a whole graph optimisation)
+        graph_input = next(i for i in onnx.load_model_from_string(model).graph.input
+                           if i.name == input_name)
+        self.free_dims = {axis: d.dim_param for axis, d in
+                          enumerate(graph_input.type.tensor_type.shape.dim) if d.dim_param}
         self.last = None
         self._lock = threading.Lock()
 
     @property
     def session(self):
-        """The session of the last call (before any call: the dynamic-shape session)."""
-        return self.last if self.last is not None else self._dynamic
+        """The session of the last call (before any call: a dynamic-shape one, for inspection)."""
+        if self.last is None:
+            self.last = ort_session(self.model, self.threads)
+        return self.last
 
     def session_for(self, shape: tuple):
         """The session for inputs of ``shape`` (created on first use)."""
@@ -80,7 +85,6 @@ class SessionPerShape:
                 return session
             session = self._new_session(shape)
             self.sessions[shape] = session
-            self._dynamic = None  # no longer needed once a static one exists
             if len(self.sessions) > MAX_SESSIONS:
                 self.sessions.popitem(last=False)
             return session
