@@ -14,7 +14,7 @@ import types
 import pytest
 import torch
 
-from hrnet_mm.benchmark import agreement, cli, compare, e2e_accuracy, samples
+from hrnet_mm.benchmark import agreement, cli, compare, e2e_accuracy, peers_report, report, samples
 from hrnet_mm.benchmark.sections import SECTIONS, Section
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -242,6 +242,11 @@ def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):
     assert '| 1234.50 (' in md and "extra models: ['pose_w32']" in md
     assert '| extra target | g | m | yes |' in md and 'Re-measured' in md
     assert '| pose HRNet-W32 256x192 |' in md and '--only SECTION' in md
+    # the update records its machine; one other than the header's is named on its line
+    assert update['machine'] == report.machine_info(torch.get_num_threads())
+    last = [line for line in md.splitlines() if line.startswith('- **Re-measured')][-1]
+    other = report._other_machine(after['machine'], update['machine'])
+    assert ('**on another machine:**' in last) == (other != '')
 
     # a quick run does not merge into a full one; an unknown section names the allowed ones
     with pytest.raises(SystemExit, match='cannot merge'):
@@ -249,3 +254,15 @@ def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):
                   '--threads', str(torch.get_num_threads())])
     with pytest.raises(SystemExit):
         cli.parse_args(['--only', 'pose,nope'])
+
+
+def test_a_merged_run_on_another_machine_is_named():
+    """bf16 speed depends on AMX: a re-measured section or peers model says where it ran
+    when that is not the header's machine, and nothing when it is."""
+    m = dict(cpu='AMD EPYC', logical_cores=2, avx512_bf16=True, amx=False)
+    assert report._other_machine(m, dict(m)) == '' and report._other_machine(m, None) == ''
+    other = report._other_machine(m, dict(m, cpu='Intel(R) Xeon(R)', amx=True))
+    assert 'another machine' in other and 'Intel(R) Xeon(R)' in other and 'AMX True' in other
+    assert peers_report._measured_on({}) == []
+    line = peers_report._measured_on(dict(measured=dict(date='2026-12-04', machine=m)))[0]
+    assert line.startswith('Measured 2026-12-04 on AMD EPYC, 2 logical cores')

@@ -20,6 +20,7 @@ for W32 the share of the measured GEMM peak; per model and batch the ratio of hr
 to the best peer. :mod:`.peers_report` summarises, renders and evaluates issue 12's targets
 from them.
 """
+import datetime
 import gc
 import os
 import os.path as osp
@@ -37,7 +38,7 @@ from .agreement import argmax2d, keypoint_agreement, seg_labels
 from .common import CACHE_DIR, log
 from .fitting import FITTED_POSE, fit_pose_model, fit_seg_model
 from .peers_report import PEERS, peers_markdown, peers_targets, summarize, variant_dtype
-from .report import write_json
+from .report import machine_info, write_json
 from .samples import cityscapes_frame, coco_crops, seg_image
 from .sections import Context, register_section
 from .specs import SPECS, build_pair
@@ -305,6 +306,10 @@ def peers_section(ctx: Context) -> None:
         log(f'=== peers {i + 1}/{len(names)} {name} ===')
         peers['models'][name] = bench_peers_model(name, ctx.args, gemm)
         peers['models'][name]['gemm_peak_gflops'] = gemm
+        # merged runs may come from different machines (bf16 speed depends on AMX)
+        peers['models'][name]['measured'] = dict(
+            date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+            machine=machine_info(ctx.args.threads))
         ctx.loads.append(os.getloadavg()[0])
         # a later model that fails (e.g. out of memory) must not lose the measured ones
         write_json(ctx.results, partial)

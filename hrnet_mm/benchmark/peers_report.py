@@ -5,6 +5,7 @@ Measuring lives in :mod:`.peers`; this module only reads what it stored.
 """
 from typing import List, Optional
 
+from .report import machine_text
 from .timing import gemm_peak_text
 
 PEERS = ('mm_eager', 'mm_ort_fp32', 'mm_openvino_fp32', 'mm_openvino_bf16')
@@ -117,7 +118,7 @@ def peers_markdown(results: dict) -> List[str]:
     for name, m in peers['models'].items():
         batches = list(m['batches'])
         L += ['', f'### {m["label"]}: {m["input_hw"][0]}x{m["input_hw"][1]}, {m["weights"]} '
-              f'weights', '',
+              f'weights', ''] + _measured_on(m) + [
               '| variant | ' + ' | '.join(f'batch {b}' for b in batches)
               + ' | diff | accuracy |' + (' GEMM peak |' if name == 'pose_w32' else ''),
               '|---' * (len(batches) + 3 + (name == 'pose_w32')) + '|']
@@ -141,6 +142,13 @@ def peers_markdown(results: dict) -> List[str]:
                   + gemm_peak_text(m['gemm_peak_gflops']) + '. int8 rows: no int8 peak '
                   'measured.']
     return L
+
+
+def _measured_on(m: dict) -> List[str]:
+    measured = m.get('measured')
+    if not measured:
+        return []
+    return [f'Measured {measured["date"]} on {machine_text(measured["machine"])}.', '']
 
 
 def _ratio_target(results: dict, name: str, key: str, goal: float, what: str,

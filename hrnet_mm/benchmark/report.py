@@ -92,9 +92,8 @@ def _header(results: dict, sections: Sequence) -> List[str]:
          '`--out`\'s) and re-renders this page from the merged file; `--models` narrows the '
          'models (`python tools/benchmark.py --help`).', '',
          f'- **Date:** {results["date"]}',
-         f'- **Machine:** {m["cpu"]}, {m["logical_cores"]} logical cores, '
-         f'{m["memory_gib"]} GiB; torch threads {m["torch_threads"]}; AVX512-BF16 '
-         f'{m["avx512_bf16"]}, AMX {m["amx"]}',
+         f'- **Machine:** {machine_text(m)}, {m["memory_gib"]} GiB; torch threads '
+         f'{m["torch_threads"]}',
          f'- **Measured GEMM peak ({m["torch_threads"]} threads, best of the start and the '
          f'end of the run):** fp32 '
          f'{results["gemm_peak_gflops"]["float32"]:.0f} GFLOP/s, bf16 '
@@ -109,8 +108,22 @@ def _header(results: dict, sections: Sequence) -> List[str]:
     for u in results.get('updates', []):
         L.append(f'- **Re-measured {u["date"]}:** {", ".join(u["sections"])} '
                  f'(`{u["command"]}`, {u["wall_s"] / 60:.1f} min; load {u["load_before"]:.2f} '
-                 'before)')
+                 'before' + _other_machine(m, u.get('machine')) + ')')
     return L + ['']
+
+
+def machine_text(m: dict) -> str:
+    return (f'{m["cpu"]}, {m["logical_cores"]} logical cores, AVX512-BF16 {m["avx512_bf16"]}, '
+            f'AMX {m["amx"]}')
+
+
+def _other_machine(header: dict, m) -> str:
+    """``'; on <machine>, not the one above'`` for a merged run measured on another CPU
+    (bf16 speed, for one, depends on AMX), else ``''``."""
+    keys = ('cpu', 'logical_cores', 'avx512_bf16', 'amx')
+    if not m or all(m.get(k) == header.get(k) for k in keys):
+        return ''
+    return f'; **on another machine:** {machine_text(m)}'
 
 
 def _targets_table(results: dict) -> List[str]:

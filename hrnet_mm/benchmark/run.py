@@ -112,7 +112,8 @@ def run(args, argv: Optional[List[str]] = None) -> dict:
             sections=[s.name for s in sections], models=names,
             date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
             command=command, wall_s=time.time() - t0, load_before=load['before'],
-            load_after=os.getloadavg()[0], versions=versions()))
+            load_after=os.getloadavg()[0], versions=versions(),
+            machine=machine_info(args.threads)))
     table = list(load_sections().values())
     results['targets'] = all_targets(results, table)
     write_json(results, json_path)
