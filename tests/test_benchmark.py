@@ -266,3 +266,33 @@ def test_a_merged_run_on_another_machine_is_named():
     assert peers_report._measured_on({}) == []
     line = peers_report._measured_on(dict(measured=dict(date='2026-12-04', machine=m)))[0]
     assert line.startswith('Measured 2026-12-04 on AMD EPYC, 2 logical cores')
+
+
+def test_openvino_profile_sums_nodes_and_rates_the_convolutions(tmp_path):
+    """The per-layer profile of a small graph: every conv lands in its shape class with its
+    multiply-adds from the ONNX graph (here 2 x (8*8*16*16*9) per image for the two 3x3
+    convs, batch 2), and the shares add up to the profiled time."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('onnx')
+    from hrnet_mm.benchmark import profile
+    from hrnet_mm.export import _export
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, 2, 1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(16, 16, 3, 1, 1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(16, 16, 3, 1, 1), torch.nn.Conv2d(16, 4, 1)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    path = str(tmp_path / 'net.onnx')
+    with torch.no_grad():
+        _export(net, x, path, 17, 'input', ['out0'], {})
+    shapes = profile.conv_shapes(path)
+    assert sorted(profile.conv_class(c) for c in shapes.values()) == [
+        'conv 1x1 16->4 out 8x8', 'conv 3x3 16->16 out 8x8', 'conv 3x3 16->16 out 8x8',
+        'conv 3x3 s2 3->16 out 8x8']
+    assert sum(c['macs'] for c in shapes.values()) == 2 * 64 * (16 * 27 + 2 * 16 * 144 + 4 * 16)
+    p = profile.openvino_profile(path, x.numpy(), {'INFERENCE_NUM_THREADS': 1}, rounds=2,
+                                 warmup=1)
+    assert p['median_ms'] > 0 and p['profiled_ms'] > 0
+    assert abs(sum(r['share'] for r in p['by_kernel']) - 1) < 1e-6
+    classes = {r['conv_class']: r for r in p['convs']}
+    assert set(classes) <= {profile.conv_class(c) for c in shapes.values()}
+    assert any(r['node_type'] == 'Convolution' for r in p['by_kernel'])
+    assert 'GFLOP/s' in profile.profile_text(p)
