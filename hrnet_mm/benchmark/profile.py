@@ -23,31 +23,28 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 
-def conv_shapes(onnx_file: str) -> Dict[str, dict]:
-    """ONNX ``Conv`` node name -> its kernel, channels, groups, stride, output size and
-    multiply-adds (from ONNX shape inference; the graph's input must have static shapes)."""
-    import onnx
-    from onnx import shape_inference
-    model = shape_inference.infer_shapes(onnx.load(onnx_file))
-    graph = model.graph
-    dims = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
-            for vi in list(graph.value_info) + list(graph.output) + list(graph.input)}
-    weights = {t.name: list(t.dims) for t in graph.initializer}
+def conv_shapes(model) -> Dict[str, dict]:
+    """Convolution name -> its kernel, channels, groups, stride, output size and multiply-adds,
+    for an ``ov.Model`` with static shapes (OpenVINO's op names are the names its profile
+    reports; in an int8 model the weights arrive through a dequantising subgraph, their shape
+    is the same)."""
     out = {}
-    for node in graph.node:
-        if node.op_type != 'Conv' or node.input[1] not in weights:
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind not in ('Convolution', 'GroupConvolution'):
             continue
-        cout, cin_per_group, kh, kw = weights[node.input[1]]
-        shape = dims.get(node.output[0])
-        if not shape or not all(shape):
-            continue
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        groups = int(attrs.get('group', 1))
-        n, _, h, w = shape
-        out[node.name] = dict(kernel=kh if kh == kw else (kh, kw), cin=cin_per_group * groups,
-                              cout=cout, groups=groups, stride=int(attrs.get('strides',
-                                                                             [1])[0]),
-                              out_hw=(h, w), macs=n * h * w * cout * cin_per_group * kh * kw)
+        w = [int(d) for d in op.input(1).get_shape()]
+        o = [int(d) for d in op.output(0).get_shape()]
+        if kind == 'GroupConvolution':
+            groups, cout_per_group, cin_per_group, kh, kw = w
+            cout = groups * cout_per_group
+        else:
+            groups, (cout, cin_per_group, kh, kw) = 1, w
+        n, _, h, wd = o
+        out[op.get_friendly_name()] = dict(
+            kernel=kh if kh == kw else (kh, kw), cin=cin_per_group * groups, cout=cout,
+            groups=groups, stride=int(op.get_strides()[0]), out_hw=(h, wd),
+            macs=n * h * wd * cout * cin_per_group * kh * kw)
     return out
 
 
@@ -62,9 +59,10 @@ def conv_class(c: dict) -> str:
     return f'conv {kernel}{extra} {c["cin"]}->{c["cout"]} out {c["out_hw"][0]}x{c["out_hw"][1]}'
 
 
-def openvino_profile(onnx_file: str, x: np.ndarray, config: dict, rounds: int = 10,
+def openvino_profile(model, x: np.ndarray, config: dict, rounds: int = 10,
                      warmup: int = 3) -> dict:
-    """Run ``onnx_file`` in OpenVINO (CPU, ``config`` plus ``PERF_COUNT``) on ``x`` and
+    """Run ``model`` (an ``ov.Model``, e.g. hrnet_mm's int8 one, or an ONNX / IR file) in
+    OpenVINO (CPU, ``config`` plus ``PERF_COUNT``, reshaped to ``x``'s shape) on ``x`` and
     profile it.
 
     Returns:
@@ -78,7 +76,9 @@ def openvino_profile(onnx_file: str, x: np.ndarray, config: dict, rounds: int = 
     from hrnet_mm.fast.backends import require
     ov = require('openvino')
     core = ov.Core()
-    request = core.compile_model(core.read_model(onnx_file), 'CPU',
+    model = core.read_model(model) if isinstance(model, str) else model.clone()
+    model.reshape({model.inputs[0].get_any_name(): list(x.shape)})
+    request = core.compile_model(model, 'CPU',
                                  dict(config, PERF_COUNT=True)).create_infer_request()
     for _ in range(warmup):
         request.infer({0: x})
@@ -99,12 +99,12 @@ def openvino_profile(onnx_file: str, x: np.ndarray, config: dict, rounds: int = 
         entry = by_kernel[kinds[name]]
         entry[0] += 1
         entry[1] += ms
-    shapes = conv_shapes(onnx_file)
+    shapes = conv_shapes(model)
     convs: Dict[str, list] = defaultdict(lambda: [0, 0.0, 0])
     for name, ms in node_ms.items():
         # OpenVINO names a conv whose bias it split off '<onnx name>/WithoutBiases'
         c = shapes.get(name) or shapes.get(name.split('/WithoutBiases')[0])
-        if c is None or kinds[name][0] != 'Convolution':
+        if c is None or kinds[name][0] not in ('Convolution', 'GroupConvolution'):
             continue
         entry = convs[conv_class(c)]
         entry[0] += 1
@@ -132,6 +132,24 @@ def profile_text(p: dict, top: int = 15) -> str:
     return '\n'.join(lines)
 
 
+def _ours_model(ours, spec, x, dtype: str, threads: int):
+    """The ``ov.Model`` that ``optimize(ours, dtype, backend='openvino')`` runs (int8:
+    calibrated on the benchmark's real sample, as in the peers section)."""
+    from hrnet_mm.fast import optimize
+
+    from .peers import cityscapes_calibration, pose_inputs
+    calibration = None
+    if dtype == 'int8':
+        if spec.task == 'pose':
+            crops, _ = pose_inputs(tuple(x.shape[-2:]), False)
+            calibration = [crops[i:i + 1] for i in range(len(crops))]
+        else:
+            calibration = cityscapes_calibration(tuple(x.shape[-2:]))
+    fast = optimize(ours, dtype=dtype, backend='openvino', threads=threads,
+                    calibration=calibration, example_input=x[:1])
+    return fast._run.model
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     import os.path as osp
     import tempfile
@@ -151,23 +169,35 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     p.add_argument('--hw', type=int, nargs=2, default=None, metavar=('H', 'W'),
                    help="input size (default: the full run's: 256x192 pose, 1024x2048 seg)")
     p.add_argument('--threads', type=int, default=2)
-    p.add_argument('--dtype', choices=('fp32', 'bf16'), default='fp32')
+    p.add_argument('--dtype', choices=('fp32', 'bf16', 'int8'), default='fp32',
+                   help='int8 only with --ours')
+    p.add_argument('--ours', action='store_true',
+                   help="profile hrnet_mm's OpenVINO graph (optimize(..., "
+                   "backend='openvino')) instead of the toolbox's own ONNX")
     p.add_argument('--rounds', type=int, default=10)
     args = p.parse_args(argv)
+    if args.dtype == 'int8' and not args.ours:
+        p.error('--dtype int8 profiles hrnet_mm\'s quantised graph: add --ours')
     spec = SPECS[args.model]
     torch.set_num_threads(args.threads)
-    theirs, _, _ = build_pair(spec)
-    theirs = TensorForward(theirs, spec.task).eval()
+    theirs, ours, _ = build_pair(spec)
     hw = tuple(args.hw) if args.hw else tuple(spec.shape[-2:])
     x = torch.randn(args.batch, 3, *hw)
+    config = openvino_config(args.dtype, args.threads)
     with tempfile.TemporaryDirectory(prefix='hrnet_mm_profile_') as tmp:
-        path = osp.join(tmp, 'toolbox.onnx')
-        with torch.no_grad():
-            _export(theirs, x, path, 17, 'input', ['out0'], {})
-        result = openvino_profile(path, x.numpy(), openvino_config(args.dtype, args.threads),
-                                  rounds=args.rounds)
-    print(f'{spec.label} {hw[0]}x{hw[1]} batch {args.batch}, OpenVINO {args.dtype}, '
-          f'{args.threads} threads, the toolbox\'s ONNX')
+        if args.ours:
+            model = _ours_model(TensorForward(ours, spec.task).eval(), spec, x, args.dtype,
+                                args.threads)
+        else:
+            model = osp.join(tmp, 'toolbox.onnx')
+            with torch.no_grad():
+                _export(TensorForward(theirs, spec.task).eval(), x, model, 17, 'input',
+                        ['out0'], {})
+        result = openvino_profile(model, x.numpy(), config, rounds=args.rounds)
+    size = f' at {hw[0]}x{hw[1]}' if args.hw else ''
+    print(f'{spec.label}{size} batch {args.batch}, OpenVINO {args.dtype}, '
+          f'{args.threads} threads, ' + ('hrnet_mm\'s graph' if args.ours
+                                         else 'the toolbox\'s ONNX'))
     print('GEMM peak ' + gemm_peak_text(gemm_peak(False, threads=args.threads)))
     print(profile_text(result))
     return result
