@@ -99,7 +99,9 @@ def peers_markdown(results: dict) -> List[str]:
          f'largest output). Accuracy: vs `mm_eager` fp32 on models fitted to the sample (pose: '
          f'HRNet-W32 and Lite-HRNet-18 / 30, W48 keeps random weights; keypoint argmax '
          f'within 1 heatmap px on the real crops; seg: labels '
-         f'equal on the sample image).', '']
+         f'equal on the sample image). Where the time goes (OpenVINO\'s per-layer profile, '
+         f'convolutions rated in GFLOP/s): `python -m hrnet_mm.benchmark.profile MODEL '
+         f'[--ours] [--dtype bf16|int8] [--batch 8]`.', '']
     L += ['| model | batch | best peer | best hrnet_mm | ratio | fp32: ours / peer | '
           'reduced: ours / OpenVINO bf16 | int8 / OpenVINO bf16 |', '|---|---|---|---|---|---|---|---|']
     for name, m in peers['models'].items():
