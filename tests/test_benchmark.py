@@ -297,3 +297,20 @@ def test_openvino_profile_sums_nodes_and_rates_the_convolutions(tmp_path):
     assert set(classes) <= {profile.conv_class(c) for c in shapes.values()}
     assert any(r['node_type'] == 'Convolution' for r in p['by_kernel'])
     assert 'GFLOP/s' in profile.profile_text(p)
+
+
+def test_profile_command_line(monkeypatch, capsys):
+    """``python -m hrnet_mm.benchmark.profile``: the toolbox's graph and ours (a small input,
+    one round; the GEMM peak stubbed), and int8 without --ours refused."""
+    pytest.importorskip('openvino')
+    from hrnet_mm.benchmark import profile, timing
+    monkeypatch.setattr(timing, 'gemm_peak', lambda quick, threads=None: dict(
+        float32=1.0, bfloat16=2.0))
+    for extra in ([], ['--ours']):
+        res = profile.main(['pose_lite18', '--hw', '64', '64', '--rounds', '1',
+                            '--threads', '1'] + extra)
+        assert res['convs'] and res['median_ms'] > 0
+    out = capsys.readouterr().out
+    assert "the toolbox's ONNX" in out and "hrnet_mm's graph" in out and 'at 64x64' in out
+    with pytest.raises(SystemExit):
+        profile.main(['pose_lite18', '--dtype', 'int8'])
