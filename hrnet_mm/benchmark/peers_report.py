@@ -147,6 +147,7 @@ def peers_markdown(results: dict) -> List[str]:
 
 
 def _measured_on(m: dict) -> List[str]:
+    """Where and when a peers model was measured (runs before the record: nothing)."""
     measured = m.get('measured')
     if not measured:
         return []

@@ -113,13 +113,14 @@ def _header(results: dict, sections: Sequence) -> List[str]:
 
 
 def machine_text(m: dict) -> str:
+    """A :func:`machine_info` as text: CPU, cores and the bf16 features."""
     return (f'{m["cpu"]}, {m["logical_cores"]} logical cores, AVX512-BF16 {m["avx512_bf16"]}, '
             f'AMX {m["amx"]}')
 
 
 def _other_machine(header: dict, m) -> str:
-    """``'; on <machine>, not the one above'`` for a merged run measured on another CPU
-    (bf16 speed, for one, depends on AMX), else ``''``."""
+    """``'; **on another machine:** <machine_text>'`` for a merged run measured on another
+    CPU than ``header`` (bf16 speed, for one, depends on AMX), else ``''``."""
     keys = ('cpu', 'logical_cores', 'avx512_bf16', 'amx')
     if not m or all(m.get(k) == header.get(k) for k in keys):
         return ''
