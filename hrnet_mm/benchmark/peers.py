@@ -96,19 +96,36 @@ def _numpy_runner(run: Callable[[np.ndarray], list]) -> Callable[[torch.Tensor],
     return call
 
 
+def export_toolbox_onnx(theirs: nn.Module, example: torch.Tensor, path: str) -> None:
+    """The toolbox model's own ONNX, as a deployer exports it: static shape (``example``'s),
+    TorchScript exporter, opset 17, input ``'input'``."""
+    from hrnet_mm.export import _export
+    with torch.no_grad():
+        _export(theirs, example, path, 17, 'input', ['out0'], {})
+
+
+def calibration_inputs(task: str, hw, crops: Optional[torch.Tensor] = None,
+                       quick: bool = False) -> List[torch.Tensor]:
+    """int8 calibration of the peers section: each COCO crop on its own (pose; ``crops`` if
+    given, else :func:`pose_inputs`), or the Cityscapes frame (seg)."""
+    if task != 'pose':
+        return cityscapes_calibration(hw)
+    if crops is None:
+        crops, _ = pose_inputs(hw, quick)
+    return [crops[i:i + 1] for i in range(len(crops))]
+
+
 def peer_runners(theirs: nn.Module, example: torch.Tensor, threads: int,
                  tmp: str) -> Dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """The peers for inputs shaped like ``example``: mm eager, and the toolbox model's own ONNX
     (static shape, TorchScript exporter, opset 17) in ONNX Runtime fp32 and OpenVINO fp32/bf16,
     with hrnet_mm's runtime settings (:func:`~hrnet_mm.fast.ort_backend.ort_session_options`,
     :func:`~hrnet_mm.fast.openvino_backend.openvino_config`)."""
-    from hrnet_mm.export import _export
     from hrnet_mm.fast.backends import require
     from hrnet_mm.fast.openvino_backend import openvino_config
     from hrnet_mm.fast.ort_backend import ort_session
     path = osp.join(tmp, f'toolbox_{"x".join(map(str, example.shape))}.onnx')
-    with torch.no_grad():
-        _export(theirs, example, path, 17, 'input', ['out0'], {})
+    export_toolbox_onnx(theirs, example, path)
 
     def eager(x):
         with torch.no_grad():
@@ -213,12 +230,8 @@ def bench_peers_model(name: str, args, gemm: Optional[dict]) -> dict:
         theirs.eval()
         ours.eval()
     theirs_t, ours_t = TensorForward(theirs, spec.task).eval(), TensorForward(ours, spec.task).eval()
-    if spec.task == 'pose':
-        crops, kpts = pose_inputs(hw, args.quick)
-        calibration = [crops[i:i + 1] for i in range(len(crops))]
-    else:
-        crops, kpts = None, None
-        calibration = cityscapes_calibration(hw)
+    crops, kpts = pose_inputs(hw, args.quick) if spec.task == 'pose' else (None, None)
+    calibration = calibration_inputs(spec.task, hw, crops)
     macs = count_macs_fast(ours_t, (1, 3) + tuple(hw))
     res = dict(label=spec.label, task=spec.task, input_hw=list(hw), threads=threads,
                weights='fitted to the sample' if state is not None else 'random',

@@ -4,10 +4,11 @@ The peers section says how fast each runtime is; this says why. OpenVINO runs th
 ``PERF_COUNT`` on, and each executed node's time (the median over the timed calls) is summed
 per node type and kernel, and, for the convolutions, per shape class (kernel, channels, output
 size) with the throughput each class reaches, in GFLOP/s of multiply-adds x 2 computed from
-the ONNX graph. With the measured GEMM peak beside it this shows whether a graph is bound by
+the graph's shapes. With the measured GEMM peak beside it this shows whether a graph is bound by
 its convolutions' arithmetic (then only fewer FLOPs help) or by something around them.
 
-Command line (the toolbox model's own ONNX, the peers' graph, random weights)::
+Command line (the toolbox model's own ONNX, the peers' graph, or ``--ours``; random
+weights)::
 
     python -m hrnet_mm.benchmark.profile pose_w32 --batch 8 --threads 2
 
@@ -137,14 +138,9 @@ def _ours_model(ours, spec, x, dtype: str, threads: int):
     calibrated on the benchmark's real sample, as in the peers section)."""
     from hrnet_mm.fast import optimize
 
-    from .peers import cityscapes_calibration, pose_inputs
-    calibration = None
-    if dtype == 'int8':
-        if spec.task == 'pose':
-            crops, _ = pose_inputs(tuple(x.shape[-2:]), False)
-            calibration = [crops[i:i + 1] for i in range(len(crops))]
-        else:
-            calibration = cityscapes_calibration(tuple(x.shape[-2:]))
+    from .peers import calibration_inputs
+    calibration = calibration_inputs(spec.task, tuple(x.shape[-2:])) if dtype == 'int8' \
+        else None
     fast = optimize(ours, dtype=dtype, backend='openvino', threads=threads,
                     calibration=calibration, example_input=x[:1])
     return fast._run.model
@@ -156,9 +152,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     import torch
 
-    from hrnet_mm.export import _export
     from hrnet_mm.fast.openvino_backend import openvino_config
 
+    from .peers import export_toolbox_onnx
     from .specs import SPECS, build_pair
     from .timing import gemm_peak, gemm_peak_text
     from .variants import TensorForward
@@ -190,9 +186,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                 args.threads)
         else:
             model = osp.join(tmp, 'toolbox.onnx')
-            with torch.no_grad():
-                _export(TensorForward(theirs, spec.task).eval(), x, model, 17, 'input',
-                        ['out0'], {})
+            export_toolbox_onnx(TensorForward(theirs, spec.task).eval(), x, model)
         result = openvino_profile(model, x.numpy(), config, rounds=args.rounds)
     size = f' at {hw[0]}x{hw[1]}' if args.hw else ''
     print(f'{spec.label}{size} batch {args.batch}, OpenVINO {args.dtype}, '

@@ -177,7 +177,6 @@ class MaskedChannelWeighting(nn.Module):
     def __init__(self, block: ConditionalChannelWeighting, orders: Sequence[torch.Tensor]):
         super().__init__()
         index = [_weighted_index(o) for o in orders]
-        self.channels = [len(o) for o in orders]
         crw = block.cross_resolution_weighting
         offsets = [0]
         for c in crw.channels:
