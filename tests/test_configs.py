@@ -26,9 +26,11 @@ NO_ZOO_TWIN = {'fcn_litehrnet-18_4xb2-160k_cityscapes-512x1024.py',
                'fcn_litehrnet-30_4xb2-160k_cityscapes-512x1024.py',
                'faster-rcnn_litehrnet-18-2x_coco.py', 'faster-rcnn_litehrnet-30-2x_coco.py',
                'mask-rcnn_litehrnet-18-2x_coco.py', 'mask-rcnn_litehrnet-30-2x_coco.py'}
-# Not zoo experiments: the quickstart and the learning check on the bundled sample.
+# Not zoo experiments: the quickstart and the learning check on the bundled sample, and the
+# PP-TinyPose configs for PaddleDetection's weights (checked in tests/test_real_model.py).
 NOT_ZOO = {'td-hm_hrnet-w18-small_1xb16-40e_coco-sample-128x96.py',
-           'fcn_hr18s-v1_1xb4-150i_coco-sample-224x320.py'}
+           'fcn_hr18s-v1_1xb4-150i_coco-sample-224x320.py',
+           'td-hm_pp-tinypose-256x192_coco.py', 'td-hm_pp-tinypose-128x96_coco.py'}
 ZOO_CONFIGS = [c for c in CONFIGS if osp.basename(c) not in NOT_ZOO]
 
 mmpose_models = pytest.importorskip('mmpose.models')
