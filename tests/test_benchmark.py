@@ -6,6 +6,7 @@ No timing assertions: the machine running the tests is shared and noisy.
 import copy
 import json
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -14,8 +15,8 @@ import types
 import pytest
 import torch
 
-from hrnet_mm.benchmark import agreement, cli, compare, e2e_accuracy, peers_report, report, samples
-from hrnet_mm.benchmark.sections import SECTIONS, Section
+from hrnet_mm.benchmark import agreement, cli, compare, e2e_accuracy, machines, report, samples
+from hrnet_mm.benchmark.sections import SECTIONS, Section, load_sections
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -214,8 +215,10 @@ def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):
     monkeypatch.setattr(compare, 'wait_for_idle_cpu', lambda **kw: 0.0)
     monkeypatch.setitem(SECTIONS, 'extra', Section(
         'extra', extra, 'a stub section',
-        render=lambda r: ['', '## Extra', '', f'extra models: {r["extra"]["models"]}'],
-        targets=lambda r: [dict(target='extra target', goal='g', measured='m', met=True)]))
+        render=lambda r: ['', '## Extra', '', f'extra models: {r["extra"]["models"]}']
+        if 'extra' in r else [],
+        targets=lambda r: [dict(target='extra target', goal='g', measured='m', met=True)]
+        if 'extra' in r else []))
     argv = ['--only', 'pose,extra', '--models', 'pose_w32', '--out', str(tmp_path),
             '--threads', str(torch.get_num_threads())]
     res = cli.main(argv)
@@ -236,17 +239,18 @@ def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):
     update = after['updates'][-1]
     assert update['sections'] == ['pose', 'extra'] and update['models'] == ['pose_w32']
     assert update['command'] == 'tools/benchmark.py ' + ' '.join(argv)
-    assert after['targets'][:len(before['targets'])] == before['targets']
-    assert after['targets'][-1]['target'] == 'extra target'
+    strip = [{k: v for k, v in t.items() if k != 'machine'} for t in after['targets']]
+    assert all(t in strip for t in before['targets'] if 'machine' not in t)
+    here = report.machine_text(update['machine'])
+    assert [t['machine'] for t in after['targets'] if t['target'] == 'extra target'] == [here]
     md = (tmp_path / 'benchmark.md').read_text()
-    assert '| 1234.50 (' in md and "extra models: ['pose_w32']" in md
-    assert '| extra target | g | m | yes |' in md and 'Re-measured' in md
+    assert "extra models: ['pose_w32']" in md and '| extra target | g | m | yes |' in md
     assert '| pose HRNet-W32 256x192 |' in md and '--only SECTION' in md
-    # the update records its machine; one other than the header's is named on its line
+    assert 'Re-measured' not in md  # the run log stays in the JSON
+    # the update records its machine: what it measured sits in that machine's section
     assert update['machine'] == report.machine_info(torch.get_num_threads())
-    last = [line for line in md.splitlines() if line.startswith('- **Re-measured')][-1]
-    other = report._other_machine(after['machine'], update['machine'])
-    assert ('**on another machine:**' in last) == (other != '')
+    section = md.split(f'## {here}\n')[1].split('\n## ')[0]
+    assert '| 1234.50 (' in section and "extra models: ['pose_w32']" in section
 
     # a quick run does not merge into a full one; an unknown section names the allowed ones
     with pytest.raises(SystemExit, match='cannot merge'):
@@ -256,16 +260,160 @@ def test_only_merges_sections_into_the_existing_json(tmp_path, monkeypatch):
         cli.parse_args(['--only', 'pose,nope'])
 
 
-def test_a_merged_run_on_another_machine_is_named():
-    """bf16 speed depends on AMX: a re-measured section or peers model says where it ran
-    when that is not the header's machine, and nothing when it is."""
-    m = dict(cpu='AMD EPYC', logical_cores=2, avx512_bf16=True, amx=False)
-    assert report._other_machine(m, dict(m)) == '' and report._other_machine(m, None) == ''
-    other = report._other_machine(m, dict(m, cpu='Intel(R) Xeon(R)', amx=True))
-    assert 'another machine' in other and 'Intel(R) Xeon(R)' in other and 'AMX True' in other
-    assert peers_report._measured_on({}) == []
-    line = peers_report._measured_on(dict(measured=dict(date='2026-12-04', machine=m)))[0]
-    assert line.startswith('Measured 2026-12-04 on AMD EPYC, 2 logical cores')
+MACHINE_A = dict(cpu='CPU-A', logical_cores=2, torch_threads=2, avx512_bf16=True, amx=False,
+                 memory_gib=8.0, python='3.11.7')
+MACHINE_B = dict(MACHINE_A, cpu='CPU-B', logical_cores=4, amx=True)
+
+
+def _tag(m) -> str:
+    return f'[on {m["cpu"]}]' if m else '[on none]'
+
+
+def _tag_labels(res: dict, machine_of_model, machine_of_peers, machine_of_e2e,
+                machine_of_scaling) -> dict:
+    """``res`` with every row label ending in the tag of the machine the test says measured
+    it: models (all their parts), peers models, e2e tasks, scaling points."""
+    res = copy.deepcopy(res)
+    for name, r in res['models'].items():
+        if machine_of_model(name) != 'split':  # parts on two machines: checked apart
+            r['label'] += ' ' + _tag(machine_of_model(name))
+    for name, m in res.get('peers', {}).get('models', {}).items():
+        m['label'] += ' ' + _tag(machine_of_peers(name))
+    for t in res.get('e2e', {}).get('tasks', {}).values():
+        t['label'] += ' ' + _tag(machine_of_e2e)
+    if 'scaling' in res:
+        res['scaling'] = {(k + ' ' + _tag(machine_of_scaling) if isinstance(v, dict) and
+                           'shape' in v else k): v for k, v in res['scaling'].items()}
+    return res
+
+
+def _check_one_machine_per_table(md: str, machines) -> set:
+    """Every table of the page sits under a machine's heading and its rows carry that
+    machine's tag only; returns the tags seen."""
+    titles = {report.machine_text(m) if m else 'Machine not recorded': _tag(m)
+              for m in machines}
+    section, seen, table = None, set(), []
+    for line in md.splitlines() + ['']:
+        if line.startswith('## '):
+            section = titles.get(line[3:], 'not a machine: ' + line)
+        if line.startswith('|'):
+            table.append(line)
+            continue
+        if table:
+            tags = set(re.findall(r'\[on [^\]]+\]', '\n'.join(table)))
+            assert tags <= {section}, (section, tags, table[:3])
+            seen |= tags
+            table = []
+    return seen
+
+
+def _real_json() -> dict:
+    with open(osp.join(REPO_ROOT, 'docs', 'benchmark.json')) as f:
+        return json.load(f)
+
+
+def test_no_table_mixes_machines_synthetic(tmp_path):
+    """A results dict measured on two machines (and a merge that recorded none): each machine
+    gets its own section, every table's rows come from one machine, nothing is lost; a model
+    whose memory was probed elsewhere shows it in the other machine's memory table only."""
+    res = _real_json()
+    res['machine'] = MACHINE_A
+    base = dict(wall_s=60, load_before=0.1, load_after=0.1, versions=res['versions'])
+    res['updates'] = [
+        dict(base, sections=['pose', 'memory'], models=['pose_lite18'], machine=MACHINE_B,
+             date='2026-12-01T10:00:00+00:00', command='tools/benchmark.py --only pose,memory'),
+        dict(base, sections=['memory'], models=['seg_w18'], machine=MACHINE_B,
+             date='2026-12-01T11:00:00+00:00', command='tools/benchmark.py --only memory'),
+        dict(base, sections=['e2e'], models=[], machine=MACHINE_B,
+             date='2026-12-01T12:00:00+00:00', command='tools/benchmark.py --only e2e'),
+        dict(base, sections=['scaling'], models=['pose_w32'],
+             date='2026-12-01T13:00:00+00:00', command='tools/benchmark.py --only scaling')]
+    peers_machine = dict(pose_w32=MACHINE_A, pose_lite18=MACHINE_B, pose_lite30=None)
+    for name, m in res['peers']['models'].items():
+        m.pop('measured', None)
+        if peers_machine.get(name, MACHINE_A):
+            m['measured'] = dict(date='2026-12-02T00:00:00+00:00',
+                                 machine=peers_machine.get(name, MACHINE_A))
+    # pose_lite30's peers: no record and no merge of peers -> the fresh run's machine
+    peers_of = dict(peers_machine, pose_lite30=MACHINE_A)
+    model_of = dict(pose_lite18=MACHINE_B, seg_w18='split')
+    tagged = _tag_labels(res, lambda n: model_of.get(n, MACHINE_A),
+                         lambda n: peers_of.get(n, MACHINE_A), MACHINE_B, None)
+    path = tmp_path / 'benchmark.md'
+    report.write_markdown(tagged, str(path), list(load_sections().values()))
+    md = path.read_text()
+    seen = _check_one_machine_per_table(md, [MACHINE_A, MACHINE_B, None])
+    assert seen == {_tag(MACHINE_A), _tag(MACHINE_B), _tag(None)}
+    headings = [line[3:] for line in md.splitlines() if line.startswith('## ')]
+    assert headings == [report.machine_text(MACHINE_A), report.machine_text(MACHINE_B),
+                        'Machine not recorded', 'Notes']
+    assert 'Re-measured' not in md  # the run log stays in the JSON
+    # seg_w18: forward on A, memory on B (the training table has no seg rows)
+    a, b = md.split('## ' + report.machine_text(MACHINE_B))
+    b = b.split('## Machine not recorded')[0]
+    seg = res['models']['seg_w18']['label']
+    theirs = res['models']['seg_w18']['memory']['inference']['theirs']['extra_mib']
+    mem = f'| {seg} | {theirs:.0f} ('
+    assert f'| {seg} | 1x3x1024x2048 |' in a and mem in b and mem not in a
+    # scaling's memory came from another machine than its times: left out, not mixed
+    view = {v.title: v for v in machines.split_by_machine(res, ['e2e'])}
+    scaling = view['Machine not recorded'].results['scaling']
+    assert all('extra_mib' not in t for p in scaling.values() for t in p.values()
+               if isinstance(t, dict))
+    # targets: each row evaluated on one machine, and says which
+    targets = report.targets_per_machine(res, list(load_sections().values()))
+    by = {t['target']: t['machine'] for t in targets}
+    assert by['Lite-HRNet-18 fp32 forward vs mmpose'] == report.machine_text(MACHINE_B)
+    assert by['HRNet-W32 fp32 forward vs mmpose'] == report.machine_text(MACHINE_A)
+    assert by['e2e pose: fast fp32 AP equal to stock'] == report.machine_text(MACHINE_B)
+
+
+def test_no_table_mixes_machines_in_the_stored_results(tmp_path):
+    """docs/benchmark.json as stored: peers models where they recorded it, merges from
+    before the record in "machine not recorded", the rest on the full run's machine."""
+    res = _real_json()
+    assert not {s for u in res.get('updates', []) for s in u['sections']} & {
+        'pose', 'seg', 'det', 'accuracy', 'memory', 'scaling'}  # else tag them below
+
+    def last_update(section, model=None):
+        for u in reversed(res.get('updates', [])):
+            if section in u['sections'] and (model is None or model in u['models']):
+                return u.get('machine')
+        return res['machine']
+
+    def peers_of(name):
+        m = res['peers']['models'][name]
+        return m['measured']['machine'] if 'measured' in m else last_update('peers', name)
+
+    machines_seen = [res['machine']] + [peers_of(n) for n in res['peers']['models']] + [
+        last_update('e2e')]
+    tagged = _tag_labels(res, lambda n: res['machine'], peers_of, last_update('e2e'),
+                         res['machine'])
+    path = tmp_path / 'benchmark.md'
+    report.write_markdown(tagged, str(path), list(load_sections().values()))
+    seen = _check_one_machine_per_table(path.read_text(), machines_seen)
+    assert seen == {_tag(m) for m in machines_seen}
+
+
+def test_default_output_is_work_dirs_and_docs_is_explicit():
+    """Benchmarking one's own machine never overwrites the tracked docs/."""
+    from hrnet_mm.benchmark import run
+    assert run.out_dir_of(cli.parse_args([])) == osp.join(REPO_ROOT, 'work_dirs', 'benchmark')
+    assert run.out_dir_of(cli.parse_args(['--quick'])).endswith('benchmark_quick')
+    assert run.out_dir_of(cli.parse_args(['--docs'])) == osp.join(REPO_ROOT, 'docs')
+    for argv in (['--docs', '--out', 'x'], ['--docs', '--quick']):
+        with pytest.raises(SystemExit):
+            cli.parse_args(argv)
+
+
+def test_render_rerenders_the_stored_json(tmp_path):
+    """``--render``: the page from the JSON, nothing measured; the JSON's targets name their
+    machine; the committed docs/benchmark.md is this rendering of docs/benchmark.json."""
+    shutil.copy(osp.join(REPO_ROOT, 'docs', 'benchmark.json'), tmp_path / 'benchmark.json')
+    res = cli.main(['--render', '--out', str(tmp_path)])
+    assert all(t['machine'] for t in res['targets'])
+    with open(osp.join(REPO_ROOT, 'docs', 'benchmark.md')) as f:
+        assert (tmp_path / 'benchmark.md').read_text() == f.read()
 
 
 def test_openvino_profile_sums_nodes_and_rates_the_convolutions(tmp_path):

@@ -4,8 +4,10 @@
     python tools/benchmark.py --quick             # smoke test: tiny sizes
     python tools/benchmark.py --models pose_w32,pose_lite18 --out work_dirs/bench
     python tools/benchmark.py --only scaling      # re-measure one section, merge, re-render
+    python tools/benchmark.py --docs --render     # re-render docs/benchmark.md from its JSON
 
-Results: ``<out>/benchmark.json``, ``<out>/benchmark.md``, ``<out>/benchmark_scaling.png``.
+Results: ``<out>/benchmark.json``, ``<out>/benchmark.md``, ``<out>/benchmark_scaling.png``
+(``<out>``: ``work_dirs/benchmark/``; ``--docs``: the tracked ``docs/``).
 """
 from hrnet_mm.benchmark.cli import main
 

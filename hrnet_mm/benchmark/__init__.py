@@ -37,11 +37,12 @@ e2e           the e2e section: tools/test.py-style loops, stock vs fast mode
 e2e_weights   the e2e section's checkpoints (fitted pose / seg, random detector)
 e2e_accuracy  the e2e pose AP check on jittered boxes (8x the instances)
 targets       the issues' targets, evaluated from the results
-report        ``benchmark.json`` and the markdown rendered from it
+machines      which machine measured which part; the results split per machine
+report        ``benchmark.json`` and the markdown rendered from it, one section per machine
 plot          the scaling plot
 run / cli     one run (sections, merge, report) / the command line
 ============  ===============================================================================
 
 Command line: ``python tools/benchmark.py [--quick] [--models ...] [--only SECTION,...]``
-(:mod:`hrnet_mm.benchmark.cli`); ``docs/benchmark.md`` is its output.
+(:mod:`hrnet_mm.benchmark.cli`); ``docs/benchmark.md`` is its output with ``--docs``.
 """

@@ -4,8 +4,11 @@
     python tools/benchmark.py --quick             # smoke test: tiny sizes, a few minutes
     python tools/benchmark.py --models pose_w32,pose_lite18 --out work_dirs/bench
     python tools/benchmark.py --only scaling,memory   # re-measure two sections, merge, render
+    python tools/benchmark.py --docs --render     # re-render docs/benchmark.md from its JSON
 
-Results: ``<out>/benchmark.json``, ``<out>/benchmark.md``, ``<out>/benchmark_scaling.png``.
+Results: ``<out>/benchmark.json``, ``<out>/benchmark.md``, ``<out>/benchmark_scaling.png``;
+``<out>`` is ``work_dirs/benchmark/`` unless ``--out`` or ``--docs`` (the tracked ``docs/``,
+the project's record) says otherwise.
 """
 import argparse
 import json
@@ -39,8 +42,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='run just these sections and merge their results into the existing '
                    'benchmark.json of the output folder, then re-render benchmark.md from it. '
                    'Sections: ' + _sections_help(table))
-    p.add_argument('--out', help='output folder (default docs/, or work_dirs/benchmark_quick '
-                   'with --quick)')
+    p.add_argument('--out', help='output folder (default work_dirs/benchmark, or '
+                   'work_dirs/benchmark_quick with --quick)')
+    p.add_argument('--docs', action='store_true',
+                   help='write into docs/ (the tracked benchmark.json / .md: the project\'s '
+                   'record), not work_dirs/')
+    p.add_argument('--render', action='store_true',
+                   help='measure nothing: re-render benchmark.md from the output folder\'s '
+                   'benchmark.json')
     p.add_argument('--threads', type=int,
                    help='torch threads, fixed for the run (default 2; 1 with --quick, where '
                    'a busy machine would otherwise stall OpenMP barriers)')
@@ -73,6 +82,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         select_sections(args.only)
     except ValueError as e:
         p.error(str(e))
+    if args.docs and args.out:
+        p.error('--docs and --out both name the output folder: give one')
+    if args.docs and args.quick:
+        p.error('--docs holds the full run: a --quick run goes to work_dirs/ (or --out)')
     unknown = [n for n in (args.models.split(',') if args.models else []) if n not in SPECS]
     if unknown:
         p.error(f'--models: unknown models {unknown}; choose from {list(SPECS)}')

@@ -13,17 +13,49 @@ from typing import List, Optional
 
 from .common import REPO_ROOT, log
 from .plot import plot_scaling
-from .report import machine_info, read_json, versions, write_json, write_markdown
+from .report import (machine_info, read_json, targets_per_machine, versions, write_json,
+                     write_markdown)
 from .sections import Context, load_sections, select_sections
 from .specs import QUICK_MODELS, SPECS
-from .targets import all_targets
 from .timing import gemm_peak, gemm_peak_text, wait_for_quiet
 
 
+#: The project's own record (``--docs``): the tracked ``docs/benchmark.{json,md}``.
+DOCS_DIR = osp.join(REPO_ROOT, 'docs')
+
+
 def default_out_dir(quick: bool) -> str:
-    """``docs/`` for a full run, ``work_dirs/benchmark_quick`` with ``--quick``."""
-    return osp.join(REPO_ROOT, 'work_dirs', 'benchmark_quick') if quick else \
-        osp.join(REPO_ROOT, 'docs')
+    """``work_dirs/benchmark`` for a full run, ``work_dirs/benchmark_quick`` with ``--quick``:
+    benchmarking one's own machine never overwrites the tracked ``docs/`` (``--docs`` does)."""
+    return osp.join(REPO_ROOT, 'work_dirs', 'benchmark_quick' if quick else 'benchmark')
+
+
+def out_dir_of(args) -> str:
+    """The output folder: ``--out``, ``docs/`` with ``--docs``, else :func:`default_out_dir`."""
+    if getattr(args, 'docs', False):
+        return DOCS_DIR
+    return args.out or default_out_dir(args.quick)
+
+
+def render(args) -> dict:
+    """``--render``: re-render ``benchmark.md`` (and the targets in the JSON) from the output
+    folder's ``benchmark.json``, measuring nothing.
+
+    Raises:
+        SystemExit: when the folder has no ``benchmark.json``.
+    """
+    out_dir = out_dir_of(args)
+    json_path = osp.join(out_dir, 'benchmark.json')
+    if not osp.isfile(json_path):
+        raise SystemExit(f'--render: no {json_path} to render (measure first, or pick '
+                         f'--out / --docs)')
+    results = read_json(json_path)
+    table = list(load_sections().values())
+    results['targets'] = targets_per_machine(results, table)
+    write_json(results, json_path)
+    write_markdown(results, osp.join(out_dir, 'benchmark.md'), table)
+    log(f'rendered {out_dir}/benchmark.md from its benchmark.json')
+    return results
 
 
 def model_names(models: Optional[str], quick: bool) -> List[str]:
@@ -72,7 +104,9 @@ def run(args, argv: Optional[List[str]] = None) -> dict:
     Returns:
         the results as written to ``<out>/benchmark.json``.
     """
-    out_dir = args.out or default_out_dir(args.quick)
+    if getattr(args, 'render', False):
+        return render(args)
+    out_dir = out_dir_of(args)
     os.makedirs(out_dir, exist_ok=True)
     json_path = osp.join(out_dir, 'benchmark.json')
     names = model_names(args.models, args.quick)
@@ -115,7 +149,7 @@ def run(args, argv: Optional[List[str]] = None) -> dict:
             load_after=os.getloadavg()[0], versions=versions(),
             machine=machine_info(args.threads)))
     table = list(load_sections().values())
-    results['targets'] = all_targets(results, table)
+    results['targets'] = targets_per_machine(results, table)
     write_json(results, json_path)
     write_markdown(results, osp.join(out_dir, 'benchmark.md'), table)
     for t in results['targets']:
