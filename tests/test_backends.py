@@ -323,3 +323,31 @@ def test_onnxruntime_runs_one_static_session_per_input_shape(small, monkeypatch)
             assert max_abs_diff(model(x), fast(x)) <= FP32_ATOL
         assert run.session.get_inputs()[0].shape == list(shape)
     assert list(run.sessions) == [(1, 3, 64, 96), (3, 3, 64, 96)]
+
+
+def test_bf16_on_a_cpu_without_bf16_warns_once(monkeypatch):
+    """bf16 is emulated (slower than fp32) without AVX512-BF16 / AMX: asking for it there
+    warns once per process, naming the CPU; a CPU with either, an unknown CPU and fp32 get
+    no warning. The detection is stubbed; the real one agrees with the benchmark's record."""
+    import warnings as _warnings
+
+    from hrnet_mm.benchmark.report import machine_info
+    from hrnet_mm.fast import backends
+    real = backends.cpu_bf16()
+    info = machine_info(1)
+    assert (real.avx512_bf16, real.amx) == (info['avx512_bf16'], info['amx'])
+
+    monkeypatch.setattr(backends, 'cpu_bf16', lambda: backends.CpuBf16('Old CPU', False, False))
+    monkeypatch.setattr(backends, '_warned_slow_bf16', False)
+    model = HRNet('w18_small_v1').eval()
+    with pytest.warns(backends.SlowDtypeWarning, match='Old CPU.*neither AVX512-BF16 nor AMX'):
+        optimize(model, dtype='bf16')
+    with _warnings.catch_warnings():
+        _warnings.simplefilter('error', backends.SlowDtypeWarning)
+        optimize(model, dtype='bf16')  # once per process
+        monkeypatch.setattr(backends, '_warned_slow_bf16', False)
+        optimize(model, dtype='fp32')
+        for cpu in (backends.CpuBf16('x', True, False), backends.CpuBf16('x', False, True),
+                    backends.CpuBf16('x', None, None)):
+            monkeypatch.setattr(backends, 'cpu_bf16', lambda cpu=cpu: cpu)
+            assert not backends.warn_if_bf16_is_slow('bf16')

@@ -397,3 +397,19 @@ def test_dist_train_memory_saving_two_processes(tiny, tmp_path):
     assert 'Distributed training: True' in out and "backend='gloo'" in out
     assert 'Epoch(train) [1][3/3]' in out  # 12 people, 2 processes x batches of 2
     assert osp.isfile(wd / 'epoch_1.pth')
+
+
+def test_one_default_dtype_everywhere():
+    """fp32 (the same outputs) is the default of every way into the fast mode: the hook,
+    the Inferencer wrapper, the model builders, optimize / optimize_mm_model and --fast."""
+    import argparse
+    import inspect
+
+    from hrnet_mm.apis import fast_mode
+    from hrnet_mm.fast import optimize
+    for fn in (optimize, optimize_mm_model, optimize_inferencer, fast_mode.add_fast_hook,
+               fast_mode.fast_model_builders, FastInferenceHook.__init__):
+        assert inspect.signature(fn).parameters['dtype'].default == 'fp32', fn.__qualname__
+    parser = argparse.ArgumentParser()
+    fast_mode.add_fast_args(parser)
+    assert fast_mode.fast_args(parser.parse_args(['--fast']))['dtype'] == 'fp32'

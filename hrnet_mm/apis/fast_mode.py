@@ -444,7 +444,7 @@ def apply_fast_args(cfg, args) -> Optional[dict]:
 
 # --------------------------------------------------------------------------- Inferencers
 
-def optimize_inferencer(inferencer, dtype: str = 'bf16', backend: Optional[str] = None,
+def optimize_inferencer(inferencer, dtype: str = 'fp32', backend: Optional[str] = None,
                         calibration: Optional[Iterable[torch.Tensor]] = None):
     """Make an mm Inferencer predict with an optimised copy of its model (in place).
 
@@ -454,7 +454,9 @@ def optimize_inferencer(inferencer, dtype: str = 'bf16', backend: Optional[str] 
 
     Args:
         inferencer: The Inferencer.
-        dtype (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` (needs ``calibration``).
+        dtype (str): ``'fp32'`` (default, as everywhere in the fast mode: the same outputs),
+            ``'bf16'`` (fast only on CPUs with AVX512-BF16 or AMX; docs/fast.md) or
+            ``'int8'`` (needs ``calibration``).
         backend (str, optional): ``'eager'``, ``'inductor'``, ``'onnxruntime'`` or
             ``'openvino'``; default eager (OpenVINO for int8).
         calibration (iterable of Tensor, optional): int8 only: preprocessed input batches.

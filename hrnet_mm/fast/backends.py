@@ -9,7 +9,10 @@ Example:
     >>> rewrites_for('onnxruntime').merge_exchange
     False
 """
+import functools
 import importlib
+import re
+import warnings
 from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple, Union
 
@@ -140,6 +143,78 @@ def rewrites_for(backend: str, dtype: Union[str, torch.dtype] = 'fp32') -> Rewri
     return REWRITES[backend]
 
 
+# --------------------------------------------------------------------------- bf16 and the CPU
+
+class SlowDtypeWarning(UserWarning):
+    """The dtype asked for has no hardware support on this CPU (bf16 without AVX512-BF16 /
+    AMX): it runs, but emulated, and is slower than fp32."""
+
+
+@dataclass(frozen=True)
+class CpuBf16:
+    """What this CPU offers bf16: ``avx512_bf16`` / ``amx`` None when unknown."""
+    model: str
+    avx512_bf16: Optional[bool]
+    amx: Optional[bool]
+
+    @property
+    def native(self) -> Optional[bool]:
+        """True with AVX512-BF16 or AMX, False with neither, None when unknown."""
+        if self.avx512_bf16 or self.amx:
+            return True
+        if self.avx512_bf16 is None and self.amx is None:
+            return None
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16() -> CpuBf16:
+    """This CPU's bf16 support, read once: the flags of ``/proc/cpuinfo`` (Linux), else what
+    PyTorch reports (``torch._C._cpu``, where it has it), else unknown.
+
+    Example:
+        >>> cpu_bf16().native in (True, False, None)
+        True
+    """
+    try:
+        with open('/proc/cpuinfo') as f:
+            text = f.read()
+        flags = set(re.search(r'^flags\s*:\s*(.*)$', text, re.M).group(1).split())
+        found = re.search(r'^model name\s*:\s*(.*)$', text, re.M)
+        return CpuBf16(found.group(1).strip() if found else 'this CPU',
+                       'avx512_bf16' in flags, 'amx_bf16' in flags)
+    except (OSError, AttributeError):
+        pass
+    cpu = getattr(torch._C, '_cpu', None)
+
+    def ask(name: str) -> Optional[bool]:
+        fn = getattr(cpu, name, None)
+        return bool(fn()) if fn is not None else None
+    return CpuBf16('this CPU', ask('_is_avx512_bf16_supported'), ask('_is_amx_tile_supported'))
+
+
+_warned_slow_bf16 = False
+
+
+def warn_if_bf16_is_slow(dtype: str) -> bool:
+    """For ``dtype == 'bf16'`` on a CPU known to lack AVX512-BF16 and AMX, warn (once per
+    process, :class:`SlowDtypeWarning`) that bf16 will be slower than fp32; returns whether
+    it warned. An unknown CPU gets no warning."""
+    global _warned_slow_bf16
+    if dtype != 'bf16' or _warned_slow_bf16:
+        return False
+    cpu = cpu_bf16()
+    if cpu.native is not False:
+        return False
+    _warned_slow_bf16 = True
+    warnings.warn(f"dtype='bf16' on {cpu.model}, which has neither AVX512-BF16 nor AMX: bf16 "
+                  f"is emulated there and runs slower than fp32 (the speed-ups in "
+                  f"docs/fast.md need one of the two). Use dtype='fp32', or int8 on "
+                  f"OpenVINO / ONNX Runtime.", SlowDtypeWarning, stacklevel=3)
+    return True
+
+
 __all__ = ['BACKEND_DTYPES', 'BACKENDS', 'DTYPES', 'INSTALL_COMMANDS', 'BackendUnavailableError',
-           'Rewrites', 'REWRITES', 'allowed_dtypes', 'allowed_pairs', 'check_backend_dtype',
-           'normalize_dtype', 'require', 'rewrites_for']
+           'CpuBf16', 'Rewrites', 'REWRITES', 'SlowDtypeWarning', 'allowed_dtypes',
+           'allowed_pairs', 'check_backend_dtype', 'cpu_bf16', 'normalize_dtype', 'require',
+           'rewrites_for', 'warn_if_bf16_is_slow']

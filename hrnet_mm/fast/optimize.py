@@ -9,7 +9,7 @@ from typing import Iterable, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from .backends import check_backend_dtype, require, rewrites_for
+from .backends import check_backend_dtype, require, rewrites_for, warn_if_bf16_is_slow
 
 from .exchange import merge_exchange_units
 from .fold import fold_batch_norms
@@ -126,6 +126,10 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
         A module-like callable: tensors in (fp32, NCHW), the model's output structure out, fp32.
         :class:`OptimizedModel` for eager/inductor, :class:`~.runtime.RuntimeModel` otherwise.
 
+    Warns:
+        SlowDtypeWarning: bf16 on a CPU without AVX512-BF16 or AMX (once per process).
+        UserWarning: int8 on a Lite-HRNet with the official fusion (:data:`LITE_INT8_WARNING`).
+
     Raises:
         ValueError: an unknown backend or dtype, a pair the backend does not run (the message
             lists the allowed pairs), int8 without ``calibration``.
@@ -145,6 +149,7 @@ def optimize(model: nn.Module, dtype: Union[str, torch.dtype] = 'fp32',
     elif compile and backend != 'inductor':
         raise ValueError(f"compile=True means backend='inductor'; got backend={backend!r}")
     backend, dtype_name = check_backend_dtype(backend, dtype)
+    warn_if_bf16_is_slow(dtype_name)  # once per process, on a CPU without AVX512-BF16 / AMX
     threads_given = threads is not None
     if threads is None:
         threads = torch.get_num_threads()
