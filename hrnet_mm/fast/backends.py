@@ -117,15 +117,16 @@ class Rewrites:
     unshuffle_lite: bool = False
 
 
-#: Chosen by measurement (docs/fast.md "Backends"): the merged exchange units help oneDNN in
-#: eager/inductor but not the runtimes (ORT on the merged export is slower, issue 12), so the
-#: runtimes get the plain exchange units. BN folding changes nothing for the runtimes (the
-#: ONNX exporter folds eval-mode BN itself: identical graphs) and is kept for smaller copies.
-#: Fixed ratios: ONNX Runtime keeps HRNet-W32 in its blocked layout (1 layout reorder instead
-#: of 173, the adds and ReLUs fused into the convolutions); OpenVINO Lite-HRNet-18 ~2.7x faster.
-#: Lite-HRNet without shuffles: OpenVINO 1.3-1.7x faster in fp32, bf16 and int8; ONNX Runtime
-#: 1.3-2x slower with it (measured, docs/fast.md), so off there; off for OpenVINO int8 too,
-#: whose accuracy it lowers (fitted Lite-HRNet-18: argmax within 1 px 99.0% -> 98.5%).
+#: Chosen by measurement (docs/notes/fast_engineering.md, "Backends"): the merged exchange
+#: units help oneDNN in eager/inductor but not the runtimes (ORT on the merged export is
+#: slower, issue 12), so the runtimes get the plain exchange units. BN folding changes nothing
+#: for the runtimes (the ONNX exporter folds eval-mode BN itself: identical graphs) and is
+#: kept for smaller copies. Fixed ratios: ONNX Runtime keeps HRNet-W32 in its blocked layout
+#: (1 layout reorder instead of 173, the adds and ReLUs fused into the convolutions); OpenVINO
+#: Lite-HRNet-18 ~2.7x faster. Lite-HRNet without shuffles: OpenVINO 1.3-1.7x faster in fp32,
+#: bf16 and int8; ONNX Runtime 1.3-2x slower with it (measured), so off there; off for
+#: OpenVINO int8 too, whose accuracy it lowers (fitted Lite-HRNet-18: argmax within 1 px
+#: 99.0% -> 98.5%).
 REWRITES: Dict[str, Rewrites] = {
     'eager': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),
     'inductor': Rewrites(fold_bn=True, merge_exchange=True, channels_last=True),

@@ -15,7 +15,7 @@ of the iterative head's stream 0 is in the original order; other returned stream
 channel gather at the end.
 
 Exact in fp32 up to summation order (max abs diff ~1e-6). Applied by the runtimes where it
-measured faster (:data:`hrnet_mm.fast.backends.REWRITES`, ``docs/fast.md``).
+measured faster (:data:`hrnet_mm.fast.backends.REWRITES`, ``docs/notes/fast_engineering.md``).
 
 Example:
     >>> import torch
@@ -167,7 +167,7 @@ class MaskedChannelWeighting(nn.Module):
     the block's outputs in the orders :func:`shuffled_order` gives. The cross-resolution
     weighting needs no concat or split either: its first 1x1 conv is a sum of one conv per
     stream, its second one conv per stream (OpenVINO fp32 2-4% faster at batch 8 than concat
-    + conv + split, bf16 1-3% slower; docs/fast.md).
+    + conv + split, bf16 1-3% slower; docs/notes/fast_engineering.md).
 
     Args:
         block (ConditionalChannelWeighting): The folded block.

@@ -191,14 +191,15 @@ def _optimize_torch(model: nn.Module, dtype: torch.dtype, channels_last: bool, f
 
 
 #: Why int8 Lite-HRNet (official fusion) is inaccurate; measured on the benchmark's models fitted
-#: to the COCO sample (docs/benchmark.md, peers section).
+#: to the COCO sample (docs/benchmark.md, peers; the figures vary with the CPU).
 LITE_INT8_WARNING = (
     "int8 on Lite-HRNet with the official fusion: it counts stream 0 twice in every module, so "
     "stream 0 doubles module after module (a Lite-HRNet-30 fitted to the COCO sample reaches "
     "8e4 against ~1-100 elsewhere), and per-tensor int8 activations cannot resolve the other "
-    "streams added to it. Measured argmax within 1 heatmap px of fp32: Lite-HRNet-18 99.0% "
-    "(OpenVINO), 84% (ONNX Runtime); Lite-HRNet-30 below 2% on both. Check the accuracy on "
-    "your data, or use dtype='bf16' (100% on both, and faster).")
+    "streams added to it. Measured argmax within 1 heatmap px of fp32 (docs/fast.md): "
+    "Lite-HRNet-18 96-99% (OpenVINO), 64-84% (ONNX Runtime); Lite-HRNet-30 below 5% on both: "
+    "unusable. Check the accuracy on your data, or use dtype='bf16' on a CPU with AVX512-BF16 "
+    "or AMX (100%, and faster than int8 on Lite-HRNet), else dtype='fp32'.")
 
 
 def _lite_hrnets(model: nn.Module) -> list:
@@ -222,7 +223,7 @@ def _optimize_runtime(model: nn.Module, backend: str, dtype: str, fold_bn: bool,
         if any(getattr(m, 'fuse', 'official') == 'official' for m in lite):
             warnings.warn(LITE_INT8_WARNING, stacklevel=3)
     # asymmetric activations: Lite-HRNet-18 int8 within 1 px 89% -> 99% (W32: same accuracy
-    # and speed either way; docs/fast.md)
+    # and speed either way; docs/notes/fast_engineering.md)
     int8_preset = 'mixed' if lite else 'performance'
     module = prepared_copy(model, fold_bn, merge_exchange, unshuffle_lite)
     attrs = {a: getattr(model, a) for a in ('out_channels', 'out_strides') if hasattr(model, a)}

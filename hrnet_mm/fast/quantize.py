@@ -6,12 +6,14 @@ samples, weights per output channel):
 * ``'openvino'``: NNCF's ``nncf.quantize`` on the OpenVINO model (``preset=PERFORMANCE``:
   symmetric int8 activations, which VNNI runs fastest; ``MIXED``, asymmetric activations, for
   Lite-HRNet, where it measured far more accurate at the same speed), then compiled by
-  OpenVINO's CPU plugin; measured the fastest int8 path on an AVX512-VNNI CPU (docs/fast.md);
+  OpenVINO's CPU plugin; measured the fastest int8 path on an AVX512-VNNI CPU
+  (docs/notes/fast_engineering.md);
 * ``'onnxruntime'``: ``onnxruntime.quantization.quantize_static`` (QDQ, uint8 activations,
   int8 per-channel weights, MinMax calibration), run by ONNX Runtime.
 
 PyTorch's PT2E x86 quantizer (inductor) is not offered: it needs ``torch.export`` of the whole
-model and compiles per shape, and on this CPU it was slower than both (see docs/fast.md).
+model and compiles per shape, and on this CPU it was slower than both
+(docs/notes/fast_engineering.md).
 
 The entry points are :func:`hrnet_mm.fast.optimize.optimize` with ``dtype='int8'`` and its
 shorthand :func:`hrnet_mm.fast.optimize.quantize`; this module holds the two quantisers.
