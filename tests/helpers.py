@@ -11,3 +11,14 @@ def zoo_config(name: str):
     pkg, rel = name.split('::', 1)
     root = osp.dirname(importlib.import_module(pkg).__file__)
     return Config.fromfile(osp.join(root, '.mim', 'configs', rel))
+
+
+def load_tool(name: str):
+    """Import ``tools/NAME.py`` as a module (the tools are thin command lines, not a package)."""
+    import importlib.util
+    import os.path as osp
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'hrnet_mm_tools_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

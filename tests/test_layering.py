@@ -21,7 +21,7 @@ PACKAGE_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'hrnet_m
 LAYERS = {
     'version': 0, 'registry': 0, 'fileio': 0, 'guards': 0, 'utils': 0,
     'models': 1,
-    'checkpoint': 2, 'export': 2, 'fast': 2, 'analysis': 2, 'env': 2,
+    'checkpoint': 2, 'checkpoint_deploy': 2, 'export': 2, 'fast': 2, 'analysis': 2, 'env': 2,
     'apis': 3,
     'benchmark': 4,
 }

@@ -6,6 +6,8 @@
   :func:`build_runner`, the train/test flags (:func:`add_common_args`,
   :func:`merge_train_args`, :func:`enable_visualization`);
 * :mod:`.inference`: :func:`run_demo` (predict on an image and draw it);
+* :mod:`.deploy_graph`: :func:`deploy_graph_pose_model`, :class:`DeployGraphHook` (a deploy
+  graph, e.g. PP-TinyPose's OpenVINO IR, tested through the same mm pipeline);
 * :mod:`.tiny_data`: :func:`write_tiny_datasets` (4-image COCO / Cityscapes sets from the real
   sample), :func:`person_boxes`, :func:`point_data_at`.
 
@@ -24,6 +26,7 @@ Layering: this package may import :mod:`hrnet_mm.models`, :mod:`hrnet_mm.fast`,
 """
 from .config import (CONFIGS_DIR, REPO_ROOT, TOOLBOXES, load_config, mmpose_without_torchvision,
                      register_toolbox)
+from .deploy_graph import DeployGraphHook, deploy_graph_pose_model
 from .fast_mode import (FastInferenceHook, FastModeWarning, calibration_inputs,
                         optimize_inferencer, optimize_mm_model)
 from .inference import run_demo
@@ -36,6 +39,6 @@ __all__ = [
     'enable_visualization', 'load_config', 'merge_train_args', 'mmpose_without_torchvision',
     'person_boxes', 'point_data_at', 'register_toolbox', 'run_demo', 'set_work_dir',
     'setup_launcher', 'write_tiny_datasets',
-    'FastInferenceHook', 'FastModeWarning', 'calibration_inputs', 'optimize_inferencer',
-    'optimize_mm_model'
+    'DeployGraphHook', 'deploy_graph_pose_model', 'FastInferenceHook', 'FastModeWarning',
+    'calibration_inputs', 'optimize_inferencer', 'optimize_mm_model'
 ]
