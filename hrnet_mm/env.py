@@ -2,9 +2,13 @@
 
 Prints the versions of torch, mmengine, mmcv, mmdet, mmseg, mmpose and hrnet_mm, and proves
 that mmcv's compiled ops run (``nms`` and ``roi_align`` on small CPU tensors). Exits 1 with a
-message naming the fix when something is missing.
+message naming the fix when something is missing. The optional deployment packages (openvino,
+nncf: the ``'openvino'`` backend of ``hrnet_mm.fast``, its int8, OpenVINO IR export) are
+reported with the command that installs them, and never fail the check.
 """
 import importlib
+import importlib.metadata
+import importlib.util
 import sys
 from typing import Callable, List, Tuple
 
@@ -13,10 +17,21 @@ PACKAGES = (('torch', 'torch'), ('mmengine', 'mmengine'), ('mmcv', 'mmcv'),
             ('mmdet', 'mmdet'), ('mmseg', 'mmsegmentation'), ('mmpose', 'mmpose'),
             ('hrnet_mm', 'hrnet_mm'))
 REQUIRED_MMCV = '2.1.0'
+# Optional: the ``deploy`` extra of setup.py (tools/setup_env.sh installs it unless --no-deploy).
+OPTIONAL_PACKAGES = (('openvino', 'openvino'), ('nncf', 'nncf'))
+DEPLOY_INSTALL = "pip install 'hrnet_mm[deploy]'"
 
 
 def _version(module: str) -> str:
     return getattr(importlib.import_module(module), '__version__', 'unknown')
+
+
+def _distribution_version(dist: str) -> str:
+    """The installed version without importing the package (openvino's import takes seconds)."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return 'unknown'
 
 
 def _check_ops() -> str:
@@ -49,6 +64,12 @@ def run_checks() -> List[Tuple[str, bool, str]]:
             results.append((dist, True, _version(module)))
         except Exception as e:  # ImportError, or a broken install raising anything
             results.append((dist, False, f'{type(e).__name__}: {e}. Fix: {FIX_SETUP}'))
+    for module, dist in OPTIONAL_PACKAGES:
+        if importlib.util.find_spec(module) is None:
+            results.append((dist, True, f'not installed (optional, for the openvino backend, '
+                            f'int8 and IR export: {DEPLOY_INSTALL})'))
+        else:
+            results.append((dist, True, _distribution_version(dist)))
     checks: List[Tuple[str, Callable[[], str], str]] = [
         ('mmcv ops', _check_ops,
          f'mmcv must be {REQUIRED_MMCV} built with MMCV_WITH_OPS=1; {FIX_SETUP} (it compiles '

@@ -545,8 +545,9 @@ def _openvino():
     try:
         import openvino
     except ImportError as e:
-        raise ImportError('OpenVINO IR export needs openvino: pip install openvino '
-                          '(or bash tools/setup_env.sh)') from e
+        raise ImportError("OpenVINO IR export needs the 'openvino' package, which is not "
+                          "installed: pip install 'hrnet_mm[deploy]' (or bash "
+                          "tools/setup_env.sh, which installs it unless --no-deploy)") from e
     return openvino
 
 

@@ -7,6 +7,7 @@ Tolerances (random weights, outputs of magnitude ~1, measured here): fp32 max ab
 (measured ~4-8%: random-weight networks have no margin to absorb quantisation noise; the
 accuracy on fitted models and real images is measured in the benchmark).
 """
+import re
 import sys
 
 import pytest
@@ -246,19 +247,28 @@ def test_bad_arguments(small):
     assert check_backend_dtype('openvino', torch.bfloat16) == ('openvino', 'bf16')
 
 
-@pytest.mark.parametrize('backend,package', [('openvino', 'openvino'),
-                                             ('onnxruntime', 'onnxruntime')])
-def test_missing_package_names_the_install_command(small, monkeypatch, backend, package):
-    monkeypatch.setitem(sys.modules, package, None)  # `import package` raises ImportError
-    with pytest.raises(BackendUnavailableError, match=f'pip install {package}'):
+@pytest.mark.parametrize('backend,command', [
+    ('openvino', "pip install 'hrnet_mm[deploy]'"),  # the deploy extra (setup.py)
+    ('onnxruntime', 'pip install onnxruntime')])
+def test_missing_package_names_the_install_command(small, monkeypatch, backend, command):
+    monkeypatch.setitem(sys.modules, backend, None)  # `import backend` raises ImportError
+    with pytest.raises(BackendUnavailableError, match=re.escape(command)):
         optimize(small[0], backend=backend)
 
 
 def test_missing_nncf_for_openvino_int8(small, monkeypatch):
     pytest.importorskip('openvino')
     monkeypatch.setitem(sys.modules, 'nncf', None)
-    with pytest.raises(BackendUnavailableError, match='pip install nncf'):
+    with pytest.raises(BackendUnavailableError,
+                       match=re.escape("pip install 'hrnet_mm[deploy]'")):
         optimize(small[0], 'int8', backend='openvino', calibration=small[2])
+
+
+def test_missing_openvino_for_ir_export_names_the_deploy_extra(monkeypatch):
+    from hrnet_mm.export import verify_openvino
+    monkeypatch.setitem(sys.modules, 'openvino', None)
+    with pytest.raises(ImportError, match=re.escape("pip install 'hrnet_mm[deploy]'")):
+        verify_openvino('model.xml', torch.nn.Identity(), [(1, 3, 32, 32)])
 
 
 def test_explicit_threads_reach_the_runtimes(small):

@@ -43,3 +43,11 @@ def test_env_check_names_the_fix(monkeypatch):
     results = {name: (ok, detail) for name, ok, detail in env.run_checks()}
     ok, detail = results['mmcv ops']
     assert not ok and 'tools/setup_env.sh' in detail and 'MMCV_WITH_OPS=1' in detail
+
+
+def test_missing_deploy_packages_are_optional_and_name_the_extra(monkeypatch):
+    import hrnet_mm.env as env
+    monkeypatch.setitem(sys.modules, 'openvino', None)  # find_spec -> None: "not installed"
+    results = {name: (ok, detail) for name, ok, detail in env.run_checks()}
+    ok, detail = results['openvino']
+    assert ok and "pip install 'hrnet_mm[deploy]'" in detail

@@ -1,12 +1,14 @@
-"""Configs and toolboxes: read a config, register the toolbox its ``default_scope`` names.
+"""Configs and toolboxes: find and read a config, register the toolbox its ``default_scope``
+names.
 
 Example:
-    >>> from hrnet_mm.apis import CONFIGS_DIR, load_config, register_toolbox
-    >>> cfg = load_config(f'{CONFIGS_DIR}/pose/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
+    >>> from hrnet_mm.apis import load_config, register_toolbox
+    >>> cfg = load_config('td-hm_hrnet-w32_8xb64-210e_coco-256x192',  # or a path
     ...                   {'model.backbone.init_cfg': None})
     >>> register_toolbox(cfg)
     'mmpose'
 """
+import glob
 import importlib
 import importlib.util
 import os.path as osp
@@ -16,17 +18,57 @@ from typing import Optional
 
 from mmengine.config import Config
 
-# The checkout that holds configs/ and tools/ (hrnet_mm is installed from it in editable mode).
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS_DIR = osp.join(REPO_ROOT, 'configs')
+PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The checkout that holds configs/ and tools/ (hrnet_mm is installed from it in editable mode);
+# for an installed wheel, the folder that holds the package.
+REPO_ROOT = osp.dirname(PACKAGE_DIR)
+
+
+def _configs_dir() -> str:
+    """The checkout's ``configs/`` (an editable install, or hrnet_mm on ``PYTHONPATH``), else the
+    copy an installed package carries in ``hrnet_mm/.mim/configs`` (setup.py puts it there, as
+    the OpenMMLab toolboxes do, for ``mim`` and ``mmengine.hub.get_config('hrnet_mm::...')``)."""
+    if osp.isfile(osp.join(REPO_ROOT, 'model-index.yml')) and \
+            osp.isdir(osp.join(REPO_ROOT, 'configs')):
+        return osp.join(REPO_ROOT, 'configs')
+    return osp.join(PACKAGE_DIR, '.mim', 'configs')
+
+
+CONFIGS_DIR = _configs_dir()
+
+
+def config_path(name: str) -> str:
+    """The file of a config given by path or by name.
+
+    Accepts a path to a file; a path relative to :data:`CONFIGS_DIR` (``'pose/x.py'``, also as
+    ``'hrnet_mm::pose/x.py'``); or a bare config name with or without ``.py``
+    (``'td-hm_hrnet-w32_8xb64-210e_coco-256x192'``), looked up in every task folder.
+
+    Raises:
+        FileNotFoundError: naming what was searched.
+    """
+    if osp.isfile(name):
+        return name
+    rel = name.split('::', 1)[1] if name.startswith('hrnet_mm::') else name
+    rel = rel if rel.endswith('.py') else f'{rel}.py'
+    candidate = osp.join(CONFIGS_DIR, rel)
+    if osp.isfile(candidate):
+        return candidate
+    if osp.basename(rel) == rel:
+        found = sorted(glob.glob(osp.join(CONFIGS_DIR, '*', rel)))
+        if len(found) == 1:
+            return found[0]
+    raise FileNotFoundError(f'config {name!r} is neither a file nor a config of hrnet_mm (looked '
+                            f'for {rel} in {CONFIGS_DIR} and its task folders)')
 
 # default_scope -> module whose register_all_modules() registers that toolbox
 TOOLBOXES = {'mmpose': 'mmpose.utils', 'mmseg': 'mmseg.utils', 'mmdet': 'mmdet.utils'}
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read ``path`` and merge ``--cfg-options`` into it (list items by index: ``a.0.b=1``)."""
-    cfg = Config.fromfile(path)
+    """Read the config ``path`` (a file, or a name :func:`config_path` finds) and merge
+    ``--cfg-options`` into it (list items by index: ``a.0.b=1``)."""
+    cfg = Config.fromfile(config_path(path))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg

@@ -29,12 +29,14 @@ BACKEND_DTYPES: Dict[str, Tuple[str, ...]] = {
 BACKENDS: Tuple[str, ...] = tuple(BACKEND_DTYPES)
 DTYPES: Tuple[str, ...] = ('fp32', 'bf16', 'int8')
 
-#: The pip command that installs what a backend (or int8 on it) needs.
+#: The pip command that installs what a backend (or int8 on it) needs. OpenVINO and NNCF are
+#: the ``deploy`` extra of setup.py (requirements/deploy.txt, pinned like the set-up pins them).
+DEPLOY_INSTALL = "pip install 'hrnet_mm[deploy]'"
 INSTALL_COMMANDS: Dict[str, str] = {
     'onnx': 'pip install onnx',
     'onnxruntime': 'pip install onnxruntime',
-    'openvino': 'pip install openvino',
-    'nncf': 'pip install nncf',
+    'openvino': DEPLOY_INSTALL,
+    'nncf': DEPLOY_INSTALL,
 }
 
 _DTYPE_ALIASES = {
@@ -89,9 +91,11 @@ def require(package: str, purpose: Optional[str] = None):
     except ImportError as e:
         what = purpose or f'backend {package!r}'
         command = INSTALL_COMMANDS.get(package, f'pip install {package}')
+        setup = 'bash tools/setup_env.sh' + (' without --no-deploy'
+                                             if command == DEPLOY_INSTALL else '')
         raise BackendUnavailableError(
             f'{what} needs the {package!r} package, which is not installed: {command} '
-            f'(or bash tools/setup_env.sh)') from e
+            f'(or {setup})') from e
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ def warn_if_bf16_is_slow(dtype: str) -> bool:
     return True
 
 
-__all__ = ['BACKEND_DTYPES', 'BACKENDS', 'DTYPES', 'INSTALL_COMMANDS', 'BackendUnavailableError',
-           'CpuBf16', 'Rewrites', 'REWRITES', 'SlowDtypeWarning', 'allowed_dtypes',
-           'allowed_pairs', 'check_backend_dtype', 'cpu_bf16', 'normalize_dtype', 'require',
-           'rewrites_for', 'warn_if_bf16_is_slow']
+__all__ = ['BACKEND_DTYPES', 'BACKENDS', 'DEPLOY_INSTALL', 'DTYPES', 'INSTALL_COMMANDS',
+           'BackendUnavailableError', 'CpuBf16', 'Rewrites', 'REWRITES', 'SlowDtypeWarning',
+           'allowed_dtypes', 'allowed_pairs', 'check_backend_dtype', 'cpu_bf16',
+           'normalize_dtype', 'require', 'rewrites_for', 'warn_if_bf16_is_slow']
