@@ -13,6 +13,10 @@ Where a part was measured is read from the JSON itself:
   model, or, when no merge did, by the fresh run (``results['machine']``);
 * a merge from before merges recorded their machine (2026-12-04) has none: its parts go to
   a section of their own, "machine not recorded", compared with nothing else.
+
+A registered section keeps its results at ``results[<section name>]`` (as ``e2e`` does) or in
+one of the places above; any other top-level key is refused (:func:`parts` raises), since
+the report could not say which machine measured it.
 """
 import copy
 from dataclasses import dataclass, field
@@ -98,7 +102,11 @@ Part = Tuple[Measured, str, Optional[str], tuple]
 def parts(results: dict, section_names=()) -> List[Part]:
     """Every measured part: ``(where, section, model, path)``; ``model`` None for a section
     measured as a whole; ``path`` addresses the part in the JSON (``('models', name,
-    field)``, ``('peers', name)``, ``(top-level key,)``)."""
+    field)``, ``('peers', name)``, ``(top-level key,)``).
+
+    Raises:
+        ValueError: naming a top-level key that is neither the run's nor a section's.
+    """
     out = []
     for name, r in results.get('models', {}).items():
         for k in r:
@@ -115,8 +123,13 @@ def parts(results: dict, section_names=()) -> List[Part]:
         out.append((_peers_where(results, name), 'peers', name, ('peers', name)))
     known = {'models', 'pose_accuracy', 'scaling', 'peers', *RUN_FIELDS}
     for key in results:
-        if key not in known and (key in section_names or key == 'e2e'):
-            out.append((where(results, key), key, None, (key,)))
+        if key in known:
+            continue
+        if key not in section_names and key != 'e2e':
+            raise ValueError(f'benchmark results: top-level key {key!r} belongs to no section '
+                             f'(sections: {list(section_names)}); a section stores its results '
+                             f'under its own name, so the report knows where they were measured')
+        out.append((where(results, key), key, None, (key,)))
     return out
 
 
