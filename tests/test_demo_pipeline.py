@@ -247,9 +247,18 @@ def test_video_round_trip_keeps_the_frame_count(random_ckpt, tmp_path):
     assert os.listdir(out.parent) == ['clip_pose.mp4'], 'no temporary file left behind'
 
 
-def test_folder_in_folder_out(random_ckpt, tmp_path):
-    """A folder of images -> a folder with the same file names, every image drawn."""
+def test_folder_in_folder_out(random_ckpt, tmp_path, monkeypatch):
+    """A folder of images -> a folder with the same file names, every image drawn; --fast
+    runs the pose model's optimised copy."""
+    from hrnet_mm.apis import topdown
     _need(COCO)
+    optimised, original = [], topdown.optimize_mm_model
+
+    def spy(model, dtype, backend=None):
+        optimised.append((dtype, backend))
+        return original(model, dtype, backend)
+
+    monkeypatch.setattr(topdown, 'optimize_mm_model', spy)
     src = tmp_path / 'in'
     src.mkdir()
     for name in ('000000000785.jpg', '000000040083.jpg'):
@@ -259,7 +268,8 @@ def test_folder_in_folder_out(random_ckpt, tmp_path):
     demo = _load_tool('demo')
     torch.set_num_threads(1)
     report = demo.main([RANDOM_CFG, random_ckpt, str(src), '--out', str(tmp_path / 'out'),
-                        '--bbox', '0', '0', '100', '100', '--no-progress'])
+                        '--bbox', '0', '0', '100', '100', '--no-progress', '--fast'])
+    assert optimised == [('fp32', 'eager')]
     assert sorted(os.listdir(tmp_path / 'out')) == ['000000000785.jpg', '000000040083.jpg']
     assert report.frames == 2 and report.people == 2 and report.kind == 'folder'
     assert set(report.stage_seconds) == {'pose', 'drawing', 'reading/writing'}
@@ -329,3 +339,51 @@ def test_open_media_kinds(tmp_path):
     with pytest.raises(InputError, match='unknown kind'):
         (tmp_path / 'a.gif').write_bytes(b'GIF89a')
         open_media(str(tmp_path / 'a.gif'))
+
+
+def test_mmdet_person_detector(monkeypatch):
+    """An mmdet config (random weights, so the real call finds nobody): the detector keeps
+    the person boxes above the cut, best first (checked on planted predictions)."""
+    import mmdet.apis
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    from hrnet_mm.apis.detectors import MMDetPersonDetector, build_person_detector
+    _need(COCO)
+    _seed()
+    torch.set_num_threads(1)
+    cfg = osp.join(REPO_ROOT, 'configs', 'det', 'faster-rcnn_litehrnet-18-2x_coco.py')
+    small = {'test_dataloader.dataset.pipeline.1.scale': (320, 224)}  # not 1333x800: faster
+    detect = MMDetPersonDetector(cfg, None, score_thr=0.5, cfg_options=small)
+    assert detect.label == 0  # COCO's 'person'
+    image = cv2.resize(cv2.imread(osp.join(COCO, '000000000785.jpg')), (320, 212))
+    assert detect(image).shape[1:] == (5,)
+
+    planted = DetDataSample()
+    planted.pred_instances = InstanceData(
+        bboxes=torch.tensor([[0., 0, 9, 9], [1, 1, 8, 8], [2, 2, 7, 7], [3, 3, 6, 6]]),
+        scores=torch.tensor([0.6, 0.9, 0.4, 0.95]), labels=torch.tensor([0, 0, 0, 2]))
+    monkeypatch.setattr(mmdet.apis, 'inference_detector', lambda model, img: planted)
+    np.testing.assert_allclose(detect(image), [[1, 1, 8, 8, 0.9], [0, 0, 9, 9, 0.6]])
+    with pytest.raises(InputError, match='not an mmdet config'):
+        build_person_detector(RANDOM_CFG)
+
+
+def test_mmpose_inferencer_with_the_ir_detector(random_ckpt, detector):
+    """use_person_detector: MMPoseInferencer estimates one pose per detected person."""
+    from mmpose.apis import MMPoseInferencer
+
+    from hrnet_mm.apis import load_config, register_toolbox
+    from hrnet_mm.apis.detectors import use_person_detector
+    _need(COCO)
+    register_toolbox(load_config(RANDOM_CFG))
+    torch.set_num_threads(1)
+    inferencer = MMPoseInferencer(pose2d=RANDOM_CFG, pose2d_weights=random_ckpt,
+                                  det_model='whole_image', device='cpu')
+    use_person_detector(inferencer, detector)
+    image = osp.join(COCO, '000000196141.jpg')
+    result = next(inferencer(image, nms_thr=0.6))
+    found = detector(cv2.imread(image))
+    assert len(result['predictions'][0]) == len(found) == 4
+    np.testing.assert_allclose([p['bbox'][0] for p in result['predictions'][0]], found[:, :4],
+                               atol=1e-3)

@@ -154,22 +154,25 @@ class MMDetPersonDetector:
         checkpoint (str, optional): Its weights (None: random, for tests only).
         score_thr (float): Keep boxes scoring at least this.
         device (str): ``'cpu'``, ``'cuda:0'`` ...
+        cfg_options (dict, optional): Overrides merged into the config.
 
     Raises:
         InputError: The config is not an mmdet one, or its classes have no ``person``.
     """
 
     def __init__(self, config: str, checkpoint: Optional[str] = None,
-                 score_thr: float = DEFAULT_SCORE_THR, device: str = 'cpu'):
+                 score_thr: float = DEFAULT_SCORE_THR, device: str = 'cpu',
+                 cfg_options: Optional[dict] = None):
         from mmdet.apis import init_detector
 
         from ..utils import allow_mm_checkpoint_globals
         from .config import load_config, register_toolbox
-        cfg = load_config(config)
-        scope = register_toolbox(cfg)
+        cfg = load_config(config, cfg_options)
+        scope = cfg.get('default_scope')
         if scope != 'mmdet':
             raise InputError(f'person detector config {config} is not an mmdet config '
                              f"(default_scope {scope!r})")
+        register_toolbox(cfg)
         allow_mm_checkpoint_globals()
         self.model = init_detector(cfg, checkpoint, device=device)
         classes = [str(c).lower() for c in (self.model.dataset_meta or {}).get('classes', ())]
@@ -191,6 +194,58 @@ class MMDetPersonDetector:
         keep = (pred.labels.cpu().numpy() == self.label) & (scores >= self.score_thr)
         dets = np.concatenate([boxes[keep], scores[keep, None]], axis=1).astype(np.float32)
         return dets[np.argsort(-dets[:, 4], kind='stable')].reshape(-1, 5)
+
+
+class InferencerDetector:
+    """A person detector in the form mmpose's ``MMPoseInferencer`` calls its detector:
+    ``detector(image_or_path, return_datasamples=True) -> {'predictions': [DetDataSample]}``,
+    person label 0 (:func:`use_person_detector` installs it).
+
+    Args:
+        detector (callable): A person detector (``bgr_image -> (N, 5)``).
+    """
+
+    def __init__(self, detector):
+        self.detector = detector
+
+    def __call__(self, inputs, return_datasamples: bool = True, **kwargs) -> dict:
+        import torch
+        from mmdet.structures import DetDataSample
+        from mmengine.structures import InstanceData
+        if isinstance(inputs, str):
+            from .media import read_image
+            inputs = read_image(inputs)
+        boxes = self.detector(inputs)  # the Inferencer's arrays are BGR (mmcv.imread, video)
+        sample = DetDataSample()
+        sample.pred_instances = InstanceData(
+            bboxes=torch.from_numpy(boxes[:, :4].copy()),
+            scores=torch.from_numpy(boxes[:, 4].copy()),
+            labels=torch.zeros(len(boxes), dtype=torch.long))
+        return {'predictions': [sample]}
+
+
+def use_person_detector(inferencer, detector):
+    """Make mmpose's ``MMPoseInferencer`` (or its ``Pose2DInferencer``) find people with
+    ``detector`` (any person detector of this module); returns the inferencer.
+
+    The Inferencer still applies its own ``bbox_thr`` (default 0.3) and NMS (``nms_thr``,
+    default 0.3) to the boxes, and takes the whole image when no box is left.
+
+    Example::
+
+        from mmpose.apis import MMPoseInferencer
+        inferencer = MMPoseInferencer(pose2d=CONFIG, pose2d_weights=CKPT,
+                                      det_model='whole_image')
+        use_person_detector(inferencer, build_person_detector(PICODET_XML))
+        result = next(inferencer('people.jpg', nms_thr=0.6))
+    """
+    target = getattr(inferencer, 'inferencer', inferencer)  # MMPoseInferencer wraps one
+    if not hasattr(target, 'detector'):
+        raise ValueError(f'use_person_detector: {type(inferencer).__name__} is not a top-down '
+                         f'mmpose Inferencer')
+    target.detector = InferencerDetector(detector)
+    target.det_cat_ids = (0, )
+    return inferencer
 
 
 def build_person_detector(det: str, det_checkpoint: Optional[str] = None,
