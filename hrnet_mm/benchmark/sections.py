@@ -30,6 +30,7 @@ SECTION_MODULES = (
     'hrnet_mm.benchmark.memory',    # memory (after the models and the scaling points)
     'hrnet_mm.benchmark.peers',     # peers (the runtimes deployers use, issue 12)
     'hrnet_mm.benchmark.e2e',       # e2e (whole test loops, stock vs fast mode)
+    'hrnet_mm.benchmark.real_model',  # real (PP-TinyPose vs its released IR)
 )
 
 
