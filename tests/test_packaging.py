@@ -97,3 +97,13 @@ def test_installed_wheel_reads_configs_by_name(wheel, tmp_path):
     assert found['pose'] == found['hub'] == 'hrnet_mm.HRNet'
     assert found['seg'] == found['mine'] == 'hrnet_mm.HRNet'
     assert found['hub_file'].startswith(purelib)
+
+
+def test_config_path_finds_a_config_by_name_or_path():
+    from hrnet_mm.apis.config import CONFIGS_DIR, config_path
+    expected = osp.join(CONFIGS_DIR, 'pose', f'{POSE}.py')
+    assert CONFIGS_DIR == osp.join(REPO_ROOT, 'configs')  # the checkout's, in a checkout
+    for name in (POSE, f'{POSE}.py', f'pose/{POSE}.py', f'hrnet_mm::pose/{POSE}.py', expected):
+        assert config_path(name) == expected
+    with pytest.raises(FileNotFoundError, match='td-hm_hrnet-w99'):
+        config_path('td-hm_hrnet-w99')
