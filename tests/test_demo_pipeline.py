@@ -387,3 +387,23 @@ def test_mmpose_inferencer_with_the_ir_detector(random_ckpt, detector):
     assert len(result['predictions'][0]) == len(found) == 4
     np.testing.assert_allclose([p['bbox'][0] for p in result['predictions'][0]], found[:, :4],
                                atol=1e-3)
+
+
+def test_quickstart_real_model_part(tmp_path):
+    """tools/quickstart.py --no-training: PP-TinyPose converted, the 4 COCO and 5 MPII sample
+    images drawn with the detector's people, the COCO sample's AP printed (0.816 measured)."""
+    _need(COCO, MPII, PICODET, TINYPOSE_IR)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'quickstart.py'), '--no-training',
+         '--work-dir', str(tmp_path / 'qs')], capture_output=True, text=True, env=env,
+        cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / 'qs' / 'quickstart.json') as f:
+        real = json.load(f)['real_model']
+    assert real['metrics']['coco/AP'] > 0.8, real['metrics']
+    assert sorted(os.listdir(real['pictures']['coco_sample'])) == sorted(_coco_people())
+    assert len(os.listdir(real['pictures']['mpii'])) == 5
+    assert real['demo']['coco_sample']['people'] >= 12
+    assert 'COCO keypoint AP 0.8' in proc.stdout and real['pictures']['mpii'] in proc.stdout
+    assert osp.isfile(tmp_path / 'work_dirs' / 'pp_tinypose' / 'pp_tinypose_256x192.pth')

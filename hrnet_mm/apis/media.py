@@ -52,6 +52,13 @@ def read_image(path: str) -> np.ndarray:
     return image
 
 
+def _default_permissions(path: str) -> None:
+    """Give a file made by ``tempfile`` (mode 0600) the mode a plain ``open`` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 class MediaSource:
     """BGR frames of an image, a folder of images or a video (see :func:`open_media`).
 
@@ -192,6 +199,7 @@ class MediaWriter:
             with atomic_path(self.out) as tmp:
                 with open(tmp, 'wb') as f:
                     f.write(data.tobytes())
+                _default_permissions(tmp)
         elif self.kind == 'folder':
             if not cv2.imwrite(osp.join(self._tmp, name), frame):
                 raise OSError(f'cannot write {name} into {self._tmp}')
@@ -218,6 +226,7 @@ class MediaWriter:
             os.rmdir(self._tmp)
         elif self.kind == 'video':
             self._video.release()
+            _default_permissions(self._tmp)
             os.replace(self._tmp, self.out)
         return self.out
 

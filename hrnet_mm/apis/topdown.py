@@ -4,8 +4,8 @@
 given boxes or the whole image), then every person crop of the frame through the mmpose model
 as one batch (mmpose's ``inference_topdown`` stacks the crops of one call into one
 ``test_step``), then mmpose's visualizer draws the skeletons; it keeps the time spent in each
-stage. :func:`run_topdown_demo` applies it to an image, a folder or a video (:mod:`.media`)
-and reports frames per second and the share of each stage; ``tools/demo.py`` is its command
+stage. :func:`run_topdown_demo` (or :func:`annotate`, given a pipeline) applies it to an
+image, a folder or a video (:mod:`.media`) and reports frames per second and the share of each stage; ``tools/demo.py`` is its command
 line.
 
 Example::
@@ -90,6 +90,7 @@ class TopdownPipeline:
         self.draw_bbox = draw_bbox
         self.seconds: Dict[str, float] = {s: 0.0 for s in STAGES}
         self._visualizer = None
+        self._base_marks = None  # the config's keypoint radius and line width
 
     def person_boxes(self, image: np.ndarray) -> np.ndarray:
         """``(N, 5)`` boxes of ``image`` (BGR): detected, given, or the whole image (score 1)."""
@@ -130,10 +131,22 @@ class TopdownPipeline:
             self._visualizer.set_dataset_meta(self.model.dataset_meta)
         return self._visualizer
 
+    def _scale_marks(self, h: int, w: int) -> None:
+        """Thicker keypoints and limbs on large frames (the config's sizes are meant for
+        COCO's ~640 px images; a 1280x720 frame gets twice the width), never thinner."""
+        vis = self.visualizer
+        if self._base_marks is None:
+            self._base_marks = (vis.radius, vis.line_width)
+        radius, width = self._base_marks
+        scale = max(h, w) / 640
+        vis.radius = max(radius, int(round(radius * scale)))
+        vis.line_width = max(width, int(round(2 * width * scale)) - 1)
+
     def draw(self, image: np.ndarray, result) -> np.ndarray:
         """``image`` (BGR) with the skeletons of ``result`` drawn by mmpose's visualizer (BGR)."""
         start = time.perf_counter()
         if 'pred_instances' in result:
+            self._scale_marks(*image.shape[:2])
             self.visualizer.add_datasample(
                 'result', np.ascontiguousarray(image[:, :, ::-1]), data_sample=result,
                 draw_gt=False, draw_heatmap=False, draw_bbox=self.draw_bbox, show=False,
@@ -249,6 +262,15 @@ def run_topdown_demo(config: str, checkpoint: Optional[str], input: str,
                                          threads=threads, device=device)
     model = init_pose_model(config, checkpoint, device, cfg_options, fast)
     pipeline = TopdownPipeline(model, detector, bboxes, kpt_thr=kpt_thr)
+    return annotate(pipeline, source, out, progress)
+
+
+def annotate(pipeline: TopdownPipeline, source, out: str, progress: bool = True) -> DemoReport:
+    """Run ``pipeline`` on every frame of ``source`` (:func:`hrnet_mm.apis.media.open_media`)
+    and write the drawn frames to ``out`` (whole, or nothing on an error); one pipeline serves
+    several sources without loading its models again."""
+    check_output(out, source.kind)
+    before = dict(pipeline.seconds)
     bar = _progress_bar(len(source), progress and source.kind != 'image')
     people = 0
     start = time.perf_counter()
@@ -262,8 +284,9 @@ def run_topdown_demo(config: str, checkpoint: Optional[str], input: str,
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    stages = dict(pipeline.seconds)
+    stages = {k: v - before[k] for k, v in pipeline.seconds.items()}
     stages['reading/writing'] = max(seconds - sum(stages.values()), 0.0)
-    if detector is None:
+    if pipeline.detector is None:
         stages.pop('detection')
-    return DemoReport(input, source.kind, writer.out, writer.frames, people, seconds, stages)
+    return DemoReport(source.path, source.kind, writer.out, writer.frames, people, seconds,
+                      stages)
