@@ -278,7 +278,8 @@ def test_folder_in_folder_out(random_ckpt, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize('case', ['missing input', 'unreadable image', 'unreadable video',
-                                  'wrong detector', 'missing detector', 'empty folder'])
+                                  'wrong detector', 'missing detector', 'empty folder',
+                                  'mmdet config without weights'])
 def test_clear_error_and_nothing_written(random_ckpt, tmp_path, case):
     demo = _load_tool('demo')
     image = osp.join(COCO, '000000000785.jpg')
@@ -301,6 +302,11 @@ def test_clear_error_and_nothing_written(random_ckpt, tmp_path, case):
         _need(COCO)
         inp, det = image, ['--det', str(tmp_path / 'nodet.xml')]
         expected = 'person detector file not found: .*nodet.xml'
+    elif case == 'mmdet config without weights':
+        inp = image
+        det = ['--det', osp.join(REPO_ROOT, 'configs', 'det',
+                                 'faster-rcnn_litehrnet-18-2x_coco.py')]
+        expected = 'is an mmdet config: give its weights with --det-checkpoint'
     else:
         (tmp_path / 'empty').mkdir()
         inp, expected = str(tmp_path / 'empty'), 'no images .* in folder'

@@ -10,7 +10,7 @@ and the share of the time spent in detection, pose and drawing.
     python tools/demo.py POSE_CONFIG CKPT photos/ --det DETECTOR --out photos_pose/
     python tools/demo.py POSE_CONFIG CKPT clip.mp4 --det DETECTOR --out clip_pose.mp4
     python tools/demo.py POSE_CONFIG CKPT img.jpg --bbox 280 44 500 391  # given boxes, no detector
-    python tools/demo.py POSE_CONFIG CKPT img.jpg                        # the whole image: one person
+    python tools/demo.py POSE_CONFIG CKPT img.jpg                        # whole image: one person
 
 DETECTOR: a detector file run by OpenVINO (``.xml`` IR / ``.onnx``, one class, exported
 without NMS: ``../shared/data/picodet_pedestrian/picodet_s_320_lcnet_pedestrian.xml``), or an
@@ -69,6 +69,9 @@ def main(argv: Optional[Sequence[str]] = None):
                          'test dataloader)')
     if args.det_checkpoint and not args.det:
         raise SystemExit('--det-checkpoint needs --det (the mmdet config)')
+    if args.det and args.det.endswith('.py') and not args.det_checkpoint:
+        raise SystemExit(f'--det {args.det} is an mmdet config: give its weights with '
+                         f'--det-checkpoint (a detector with random weights finds nobody)')
     scope = load_config(args.config, args.cfg_options).get('default_scope')
     try:
         if scope == 'mmpose':

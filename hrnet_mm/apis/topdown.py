@@ -5,8 +5,8 @@ given boxes or the whole image), then every person crop of the frame through the
 as one batch (mmpose's ``inference_topdown`` stacks the crops of one call into one
 ``test_step``), then mmpose's visualizer draws the skeletons; it keeps the time spent in each
 stage. :func:`run_topdown_demo` (or :func:`annotate`, given a pipeline) applies it to an
-image, a folder or a video (:mod:`.media`) and reports frames per second and the share of each stage; ``tools/demo.py`` is its command
-line.
+image, a folder or a video (:mod:`.media`) and reports frames per second and the share of
+each stage; ``tools/demo.py`` is its command line.
 
 Example::
 
