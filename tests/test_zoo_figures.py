@@ -76,3 +76,25 @@ def test_update_functions_touch_only_the_figures():
     assert update_metafile(bare, {'a': fig}) == (
         'Models:\n- Name: a\n  Config: configs/seg/a.py\n  Metadata:\n'
         '    Parameters: 1234567\n    FLOPs: 3.00\n    Batch Size: 8\n')
+
+
+# docs/models.md rows that are configs of ours: (row label, config at each listed size).
+MODELS_MD_ROWS = {
+    'pose W32 + 17-kp 1x1 head, 256x192 / 384x288': (
+        'td-hm_hrnet-w32_8xb64-210e_coco-256x192', 'td-hm_hrnet-w32_8xb64-210e_coco-384x288'),
+    'pose W48, 256x192 / 384x288': (
+        'td-hm_hrnet-w48_8xb32-210e_coco-256x192', 'td-hm_hrnet-w48_8xb32-210e_coco-384x288'),
+}
+
+
+@pytest.mark.parametrize('label', sorted(MODELS_MD_ROWS))
+def test_models_md_agrees_with_the_generator(label):
+    """docs/models.md's pose rows: params exactly, GFLOPs at the precision the page prints."""
+    with open(osp.join(REPO_ROOT, 'docs', 'models.md')) as f:
+        row = next(line for line in f if line.startswith(f'| {label} |'))
+    params, flops = [c.strip() for c in row.strip().strip('|').split('|')][1:3]
+    figures = [measure(config_path(name)) for name in MODELS_MD_ROWS[label]]
+    assert int(params.replace(',', '')) == figures[0].params == figures[1].params
+    for text, fig in zip(flops.split(' / '), figures):
+        decimals = len(text.split('.')[1]) if '.' in text else 0
+        assert f'{fig.gflops:.{decimals}f}' == text, (label, text, fig.gflops)
