@@ -123,7 +123,61 @@ def measure(compile: bool = False, quick: bool = False) -> dict:
             out['batches'][str(batch)] = dict(rows=rows, best_peer=best_peer)
             log(f'real b{batch}: ' + ', '.join(f'{n} {r["median_ms"]:.1f} ms' for n, r in
                                                rows.items() if r['median_ms']))
+    out['pipeline'] = measure_pipeline(quick)
     return out
+
+
+PIPELINE_POSE = {  # variant -> (fast settings or None for stock, or the IR's dtype)
+    'ir_openvino_fp32': ('ir', 'fp32'), 'ir_openvino_bf16': ('ir', 'bf16'),
+    'eager_fp32': ('ours', 'eager', 'fp32'), 'onnxruntime_fp32': ('ours', 'onnxruntime', 'fp32'),
+    'openvino_fp32': ('ours', 'openvino', 'fp32'), 'openvino_bf16': ('ours', 'openvino', 'bf16'),
+}
+
+
+def measure_pipeline(quick: bool = False) -> dict:
+    """The whole demo pipeline (PicoDet person detector in OpenVINO, the pose model on every
+    person's crop in one batch, the config's flip test) over the 4 COCO + 5 MPII sample images,
+    with the released IR or hrnet_mm's variants as the pose model; images/s, interleaved."""
+    import glob
+
+    import cv2
+
+    from hrnet_mm.apis.deploy_graph import deploy_graph_pose_model
+    from hrnet_mm.apis.detectors import build_person_detector
+    from hrnet_mm.apis.real_model import (SHARED_DATA, pp_tinypose_checkpoint,
+                                          pp_tinypose_config, pp_tinypose_graph)
+    from hrnet_mm.apis.topdown import TopdownPipeline, init_pose_model
+    images = [cv2.imread(f) for f in sorted(
+        glob.glob(osp.join(SHARED_DATA, 'coco_sample', '*.jpg')) +
+        glob.glob(osp.join(SHARED_DATA, 'mpii', '*.jpg')))]
+    detector = build_person_detector(osp.join(
+        SHARED_DATA, 'picodet_pedestrian', 'picodet_s_320_lcnet_pedestrian.xml'),
+        threads=THREADS)
+    config, checkpoint = pp_tinypose_config(), pp_tinypose_checkpoint()
+    stock = init_pose_model(config, checkpoint)
+    pipelines = {}
+    for name, how in PIPELINE_POSE.items():
+        if how[0] == 'ir':
+            model = deploy_graph_pose_model(stock, pp_tinypose_graph(), how[1], THREADS)
+        else:
+            model = init_pose_model(config, checkpoint, fast=dict(backend=how[1], dtype=how[2]))
+        pipelines[name] = TopdownPipeline(model, detector)
+
+    def run(pipeline):
+        return [pipeline.predict(image) for image in images]
+
+    people = sum(len(r.pred_instances) for r in run(pipelines['ir_openvino_fp32'])
+                 if 'pred_instances' in r)
+    with torch.no_grad():
+        res = time_interleaved({n: (lambda p=p: run(p)) for n, p in pipelines.items()},
+                               rounds=1 if quick else 5, label='real pipeline')
+    rows = {n: dict(images_per_s=len(images) / r['median_s']) for n, r in res.items()
+            if 'median_s' in r}
+    for row in rows.values():
+        row['vs_ir_fp32'] = row['images_per_s'] / rows['ir_openvino_fp32']['images_per_s']
+    log('real pipeline: ' + ', '.join(f'{n} {r["images_per_s"]:.2f} img/s' for n, r in
+                                      rows.items()))
+    return dict(images=len(images), people=people, rows=rows)
 
 
 def real_markdown(results: dict) -> List[str]:
@@ -148,6 +202,15 @@ def real_markdown(results: dict) -> List[str]:
             lines.append(f'| `{name}` | {row["median_ms"]:.1f} | '
                          f'{int(batch) * 1e3 / row["median_ms"]:.1f} | '
                          f'{row["vs_best_peer"]:.2f}x | {row["vs_ir_fp32"]:.2f}x | {acc} |')
+        lines.append('')
+    pipe = real.get('pipeline')
+    if pipe:
+        lines += [f'Whole demo pipeline (`tools/demo.py`: PicoDet-S person detector in OpenVINO, '
+                  f'then the pose model on every person in one batch, flip test) over the '
+                  f'{pipe["images"]} sample images ({pipe["people"]} people found), by pose '
+                  f'model:', '', '| pose model | images/s | vs the IR in fp32 |', '|---|---|---|']
+        for name, row in sorted(pipe['rows'].items(), key=lambda kv: -kv[1]['images_per_s']):
+            lines.append(f'| `{name}` | {row["images_per_s"]:.2f} | {row["vs_ir_fp32"]:.2f}x |')
         lines.append('')
     return lines
 
