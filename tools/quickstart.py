@@ -11,7 +11,8 @@ b. draws the poses of every person the PicoDet detector finds on the 4 COCO samp
    on the 5 MPII sample images, which PP-TinyPose never saw (``<work-dir>/real_model/``);
 c. evaluates its COCO keypoint AP on the COCO sample (annotated boxes, flip test).
 
-About 30 s on 2 CPU cores. Then the training part (``--no-training`` skips it); it
+About 15 s on 2 CPU cores (one thread, ``--threads``). Then the training part
+(``--no-training`` skips it); it
 
 1. writes the tiny COCO keypoint set from ``../shared/data/coco_sample`` (4 real COCO images,
    12 people with keypoints), or synthetic stick figures when that folder is absent;
@@ -30,6 +31,8 @@ import os.path as osp
 import time
 from typing import Optional, Sequence
 
+import torch
+
 from hrnet_mm.apis import (CONFIGS_DIR, DEFAULT_SOURCE, REPO_ROOT, build_runner, load_config,
                            person_boxes, point_data_at, register_toolbox, run_demo,
                            write_tiny_datasets)
@@ -44,9 +47,14 @@ CONFIG = osp.join(CONFIGS_DIR, 'pose', 'td-hm_hrnet-w18-small_1xb16-40e_coco-sam
 PICODET = osp.join('picodet_pedestrian', 'picodet_s_320_lcnet_pedestrian.xml')
 
 
-def real_model(work_dir: str, data_dir: str = SHARED_DATA) -> Optional[dict]:
+def real_model(work_dir: str, data_dir: str = SHARED_DATA, threads: int = 1) -> Optional[dict]:
     """PP-TinyPose + PicoDet on the COCO and MPII sample images and the COCO sample's AP;
-    None (with a message) when the real data is absent."""
+    None (with a message) when the real data is absent.
+
+    ``threads`` PyTorch and OpenVINO threads (PyTorch's setting is restored afterwards). One by
+    default: the small Lite-HRNet's many tiny ops gain little from a second thread, and on a
+    2-core machine shared with other jobs two threads made this part 5x slower (54 s vs 10 s).
+    """
     needed = [osp.join(data_dir, p) for p in (
         PICODET, osp.join('pp_tinypose', 'openvino_256x192', 'model.xml'),
         osp.join('coco_sample', 'test_coco.json'), 'mpii')]
@@ -63,24 +71,29 @@ def real_model(work_dir: str, data_dir: str = SHARED_DATA) -> Optional[dict]:
 
     print('[quickstart] real model 2/3 poses of every person PicoDet finds: COCO and MPII '
           'sample images', flush=True)
-    detector = build_person_detector(osp.join(data_dir, PICODET))
-    pipeline = TopdownPipeline(init_pose_model(config, checkpoint), detector)
-    pictures, reports = {}, {}
-    for name in ('coco_sample', 'mpii'):
-        report = annotate(pipeline, open_media(osp.join(data_dir, name)),
-                          osp.join(work_dir, 'real_model', name), progress=False)
-        print(f'  {name}: {report.summary()}', flush=True)
-        pictures[name] = report.output
-        reports[name] = dict(images=report.frames, people=report.people,
-                             images_per_second=round(report.frames_per_second, 2))
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        detector = build_person_detector(osp.join(data_dir, PICODET), threads=threads)
+        pipeline = TopdownPipeline(init_pose_model(config, checkpoint), detector)
+        pictures, reports = {}, {}
+        for name in ('coco_sample', 'mpii'):
+            report = annotate(pipeline, open_media(osp.join(data_dir, name)),
+                              osp.join(work_dir, 'real_model', name), progress=False)
+            print(f'  {name}: {report.summary()}', flush=True)
+            pictures[name] = report.output
+            reports[name] = dict(images=report.frames, people=report.people,
+                                 images_per_second=round(report.frames_per_second, 2))
 
-    print('[quickstart] real model 3/3 COCO keypoint AP on the COCO sample (annotated boxes)',
-          flush=True)
-    cfg = load_config(config, coco_sample_test_options(boxes='gt'))
-    register_toolbox(cfg)
-    cfg.work_dir = osp.join(work_dir, 'real_model', 'test')
-    cfg.load_from = checkpoint
-    metrics = build_runner(cfg).test()
+        print('[quickstart] real model 3/3 COCO keypoint AP on the COCO sample (annotated '
+              'boxes)', flush=True)
+        cfg = load_config(config, coco_sample_test_options(boxes='gt'))
+        register_toolbox(cfg)
+        cfg.work_dir = osp.join(work_dir, 'real_model', 'test')
+        cfg.load_from = checkpoint
+        metrics = build_runner(cfg).test()
+    finally:
+        torch.set_num_threads(torch_threads)
     return dict(config=config, checkpoint=checkpoint, pictures=pictures, demo=reports,
                 metrics={k: float(v) for k, v in metrics.items()},
                 seconds=round(time.time() - start, 1))
@@ -108,11 +121,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help='skip the real model (PP-TinyPose) part')
     parser.add_argument('--no-training', action='store_true',
                         help='skip the training part (the real model only)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='CPU threads of the real-model part (default 1, see real_model())')
     args = parser.parse_args(argv)
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
     allow_mm_checkpoint_globals()
-    real = None if args.no_real_model else real_model(work_dir)
+    real = None if args.no_real_model else real_model(work_dir, threads=args.threads)
     if args.no_training:
         summary = dict(work_dir=work_dir, real_model=real, seconds=round(time.time() - start, 1))
         with open(_summary_path(work_dir), 'w') as f:
