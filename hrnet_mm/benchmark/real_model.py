@@ -5,8 +5,9 @@ OpenVINO in fp32 and bf16 (``ir_openvino_*``; at batch 8 also as eight batch-1 c
 ``ir_openvino_fp32_8x1``, since the IR reshaped to batch 8 runs slower per image), and ONNX
 Runtime on a static ONNX export of the converted checkpoint (``onnx_ort_fp32``, what a user
 without OpenVINO runs). Ours: every backend x dtype of :func:`hrnet_mm.fast.optimize` on the
-converted checkpoint (int8 calibrated on the sample's person crops). Same weights, same
-threads, interleaved rounds, batch 1 and 8 at 256x192.
+converted checkpoint (int8 calibrated on the sample's person crops; inductor only with
+``--compile``). Same weights, same threads, batch 1 and 8 at 256x192, interleaved rounds: the
+runtimes in one group, PyTorch's eager / inductor variants in another (see :func:`measure`).
 
 Beside each row: the largest heatmap difference to the IR in fp32 and the share of the
 annotated keypoints whose heatmap argmax is within 1 px of the IR's, on the real crops. The
@@ -37,7 +38,7 @@ THREADS = 2
 def _ours_variants(compile: bool) -> List[str]:
     from hrnet_mm.fast.backends import BACKEND_DTYPES
     return [f'{b}_{d}' for b, dtypes in BACKEND_DTYPES.items() for d in dtypes
-            if compile or b != 'inductor']
+            if compile or b != 'inductor']  # inductor: a minute of compiling per variant
 
 
 class _Network(nn.Module):
@@ -101,9 +102,18 @@ def measure(compile: bool = False, quick: bool = False) -> dict:
             if batch > 1:
                 timed['ir_openvino_fp32_8x1'] = lambda: [ir['fp32'](x[i:i + 1])
                                                          for i in range(batch)]
+            # PyTorch's own variants are timed in a group of their own: its OpenMP threads
+            # keep spinning after a call and slow whichever runtime follows (measured: the IR
+            # at batch 1 11.0 ms alone, 30-90 ms interleaved with eager PyTorch).
+            torch_names = [n for n in timed if n.startswith(('eager_', 'inductor_'))]
+            res = {}
             with torch.no_grad():
-                res = time_interleaved(timed, rounds=1 if quick else 7,
-                                       label=f'real b{batch}')
+                for group, names in (('runtimes', [n for n in timed if n not in torch_names]),
+                                     ('pytorch', torch_names)):
+                    if names:
+                        res.update(time_interleaved({n: timed[n] for n in names},
+                                                    rounds=1 if quick else 9,
+                                                    label=f'real b{batch} {group}'))
             rows = {}
             for name, r in res.items():
                 row = dict(median_ms=None if 'error' in r else r['median_s'] * 1e3,
@@ -187,8 +197,9 @@ def real_markdown(results: dict) -> List[str]:
         return []
     lines = ['## PP-TinyPose: a real trained model against its own released IR', '',
              f'Measured on {machine_text(real["machine"])}, {real["threads"]} threads, '
-             f'256x192, {real["crops"]} real person crops; accuracy against the IR in OpenVINO '
-             f'fp32 (argmax within 1 heatmap px of the annotated keypoints).', '']
+             f'256x192, {real["crops"]} real person crops; the runtimes timed interleaved, '
+             f'PyTorch\'s eager variants in a group of their own; accuracy against the IR in '
+             f'OpenVINO fp32 (argmax within 1 heatmap px of the annotated keypoints).', '']
     for batch, part in real['batches'].items():
         lines += [f'Batch {batch} (best peer: `{part["best_peer"]}`)', '',
                   '| variant | ms | img/s | vs best peer | vs IR fp32 | max abs diff | '
