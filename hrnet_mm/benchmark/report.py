@@ -170,10 +170,12 @@ def _forward_tables(models: dict) -> List[str]:
           'weights frozen); bf16 = bfloat16 weights and activations. The max abs diff is to '
           'theirs (fp32 variants: ours plain / fast / compiled); with random weights the outputs '
           'are large (last column), so compare the differences with it.', '',
-          '| model | input | params theirs / ours | GFLOPs mmengine | conv+linear GMACs/img '
-          'theirs / ours | theirs | ours | fast fp32 | compiled fp32 | fast bf16 | '
-          'compiled bf16 | max abs diff (plain / fast / compiled) | max abs output |',
-          '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+          'GFLOPs: hrnet_mm\'s one definition (docs/configs.md), conv + linear multiply-adds '
+          'per image / 2^30.', '',
+          '| model | input | params theirs / ours | GFLOPs theirs / ours | theirs | ours | '
+          'fast fp32 | compiled fp32 | fast bf16 | compiled bf16 | max abs diff (plain / fast / '
+          'compiled) | max abs output |',
+          '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for name, r in models.items():
         fwd = r['forward']
 
@@ -189,9 +191,7 @@ def _forward_tables(models: dict) -> List[str]:
         L.append(
             f'| {r["label"]} | {"x".join(map(str, r["input_shape"]))} | '
             f'{r["params"]["theirs"] / 1e6:.3f}M / {r["params"]["ours"] / 1e6:.3f}M | '
-            + ' / '.join(_f(fl['mmengine'].get(w) and fl['mmengine'][w] / 1e9, '{:.2f}')
-                         for w in ('theirs', 'ours')) + ' | '
-            + ' / '.join(f'{fl["conv_linear_macs"][w] / 1e9:.3f}' for w in ('theirs', 'ours'))
+            + ' / '.join(f'{fl["conv_linear_macs"][w] / 2**30:.2f}' for w in ('theirs', 'ours'))
             + ' | ' + ' | '.join(cell(k) for k in ('theirs', 'ours', 'ours_fast',
                                                    'ours_compiled', 'ours_fast_bf16',
                                                    'ours_compiled_bf16'))
