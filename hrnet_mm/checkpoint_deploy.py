@@ -327,6 +327,7 @@ def deploy_state_dict(graph: DeployGraph,
             f'naive Lite-HRNet-18 + 1x1 head, {num_keypoints} keypoints) has {len(slots)}: '
             f'it is the graph of another model')
     sd = model.state_dict()
+    modules = dict(model.named_modules())
     out: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
     for index, (conv, (name, module, norm)) in enumerate(zip(graph.convs, slots)):
         expected = tuple(module.weight.shape)
@@ -343,7 +344,7 @@ def deploy_state_dict(graph: DeployGraph,
                 raise CheckpointError(f'{graph.path}: {name} has no batch norm and no bias')
             out[f'{name}.bias'] = bias.clone()
             continue
-        eps = dict(model.named_modules())[norm].eps
+        eps = modules[norm].eps
         out[f'{norm}.weight'] = torch.ones(expected[0])
         out[f'{norm}.bias'] = bias.clone()
         out[f'{norm}.running_mean'] = torch.zeros(expected[0])

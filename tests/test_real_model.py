@@ -151,8 +151,8 @@ def test_bad_input_one_clear_error_nothing_written(case, tmp_path, capsys):
     assert err.startswith('error: ') and err.count('\n') == 1, err
     for word in expect:
         assert word in err, err
-    assert not dst.exists() and not any((tmp_path / 'out').glob('*')) if \
-        (tmp_path / 'out').exists() else True
+    out = tmp_path / 'out'
+    assert not out.exists() or not any(out.iterdir())  # not even a temporary file left
 
 
 def test_error_api_names_the_file():
