@@ -26,6 +26,7 @@ import torch.nn as nn
 from .agreement import argmax2d, keypoint_agreement
 from .common import log
 from .machines import machine_text
+from .peers import _numpy_runner, export_toolbox_onnx, our_runners, our_variants
 from .report import machine_info
 from .samples import coco_crops
 from .sections import Context, register_section
@@ -33,12 +34,6 @@ from .timing import time_interleaved
 
 HW = (256, 192)
 THREADS = 2
-
-
-def _ours_variants(compile: bool) -> List[str]:
-    from hrnet_mm.fast.backends import BACKEND_DTYPES
-    return [f'{b}_{d}' for b, dtypes in BACKEND_DTYPES.items() for d in dtypes
-            if compile or b != 'inductor']  # inductor: a minute of compiling per variant
 
 
 class _Network(nn.Module):
@@ -53,22 +48,19 @@ class _Network(nn.Module):
 
 
 def _ort_on_onnx(network: nn.Module, batch: int, tmp: str):
-    """ONNX Runtime (2 threads, all graph optimisations) on a static export of ``network``."""
-    import onnxruntime as ort
+    """ONNX Runtime on a static export of ``network``: the peers section's export (opset 17,
+    TorchScript exporter) and session settings, for the converted checkpoint."""
+    from hrnet_mm.fast.ort_backend import ort_session
     path = osp.join(tmp, f'pp_tinypose_b{batch}.onnx')
-    torch.onnx.export(network, torch.rand(batch, 3, *HW), path, opset_version=17,
-                      input_names=['input'], output_names=['heatmaps'], dynamo=False)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = THREADS, 1
-    session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-    return lambda x: torch.from_numpy(session.run(None, {'input': x.numpy()})[0])
+    export_toolbox_onnx(network, torch.rand(batch, 3, *HW), path)
+    session = ort_session(path, THREADS)
+    return _numpy_runner(lambda a: session.run(None, {'input': a}))
 
 
 def measure(compile: bool = False, quick: bool = False) -> dict:
     """Time and compare the IR, ORT on its ONNX and every hrnet_mm variant (see the module)."""
     from hrnet_mm.apis.real_model import pp_tinypose_graph
     from hrnet_mm.checkpoint_deploy import convert_deploy_graph, pp_tinypose_model
-    from hrnet_mm.fast import optimize
     from hrnet_mm.fast.deploy_graph import DeployGraphModule
     torch.set_num_threads(THREADS)
     graph = pp_tinypose_graph('256x192')
@@ -87,14 +79,7 @@ def measure(compile: bool = False, quick: bool = False) -> dict:
                threads=THREADS, crops=len(crops), machine=machine_info(THREADS), batches={})
     with tempfile.TemporaryDirectory() as tmp:
         fns: Dict[str, object] = {'ir_openvino_fp32': ir['fp32'], 'ir_openvino_bf16': ir['bf16']}
-        ours = {}
-        for variant in _ours_variants(compile):
-            backend, dtype = variant.rsplit('_', 1)
-            log(f'real: building {variant}')
-            kwargs = dict(calibration=calibration) if dtype == 'int8' else {}
-            ours[variant] = optimize(network, dtype=dtype, backend=backend, threads=THREADS,
-                                     example_input=crops[:1], **kwargs)
-        fns.update(ours)
+        fns.update(our_runners(network, our_variants(compile), calibration, crops[:1], THREADS))
         for batch in ((1, 2) if quick else (1, 8)):
             x = crops[:batch] if len(crops) >= batch else crops[:1].repeat(batch, 1, 1, 1)
             calls = dict(fns, onnx_ort_fp32=_ort_on_onnx(network, batch, tmp))
@@ -137,7 +122,7 @@ def measure(compile: bool = False, quick: bool = False) -> dict:
     return out
 
 
-PIPELINE_POSE = {  # variant -> (fast settings or None for stock, or the IR's dtype)
+PIPELINE_POSE = {  # variant -> ('ir', dtype) or ('ours', backend, dtype)
     'ir_openvino_fp32': ('ir', 'fp32'), 'ir_openvino_bf16': ('ir', 'bf16'),
     'eager_fp32': ('ours', 'eager', 'fp32'), 'onnxruntime_fp32': ('ours', 'onnxruntime', 'fp32'),
     'openvino_fp32': ('ours', 'openvino', 'fp32'), 'openvino_bf16': ('ours', 'openvino', 'bf16'),
@@ -176,8 +161,7 @@ def measure_pipeline(quick: bool = False) -> dict:
     def run(pipeline):
         return [pipeline.predict(image) for image in images]
 
-    people = sum(len(r.pred_instances) for r in run(pipelines['ir_openvino_fp32'])
-                 if 'pred_instances' in r)
+    people = sum(len(detector(image)) for image in images)  # every pipeline's persons
     with torch.no_grad():
         res = time_interleaved({n: (lambda p=p: run(p)) for n, p in pipelines.items()},
                                rounds=1 if quick else 5, label='real pipeline')
