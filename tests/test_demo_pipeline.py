@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import load_tool
 
 from hrnet_mm.apis.media import InputError, open_media
 
@@ -44,15 +45,6 @@ def _need(*paths):
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
-
-
-def _load_tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(REPO_ROOT, 'tools',
-                                                                           f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -265,7 +257,7 @@ def test_folder_in_folder_out(random_ckpt, tmp_path, monkeypatch):
         img = cv2.imread(osp.join(COCO, name))
         cv2.imwrite(str(src / name), cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2)))
     (src / 'notes.txt').write_text('not an image')
-    demo = _load_tool('demo')
+    demo = load_tool('demo')
     torch.set_num_threads(1)
     report = demo.main([RANDOM_CFG, random_ckpt, str(src), '--out', str(tmp_path / 'out'),
                         '--bbox', '0', '0', '100', '100', '--no-progress', '--fast'])
@@ -281,7 +273,7 @@ def test_folder_in_folder_out(random_ckpt, tmp_path, monkeypatch):
                                   'wrong detector', 'missing detector', 'empty folder',
                                   'mmdet config without weights'])
 def test_clear_error_and_nothing_written(random_ckpt, tmp_path, case):
-    demo = _load_tool('demo')
+    demo = load_tool('demo')
     image = osp.join(COCO, '000000000785.jpg')
     det = []
     out = tmp_path / 'out' / 'result.jpg'

@@ -4,13 +4,13 @@ Tiny sizes throughout: HRNet-W18-small (v1) pose at 128x96 and FCN at 224x320 on
 real sample (written by ``write_tiny_datasets``), Faster R-CNN W18 at 320x192; checkpoints are
 saved from randomly initialised (seeded) models, nothing is downloaded.
 """
-import importlib.util
 import os.path as osp
 import warnings
 
 import pytest
 import torch
 import torch.nn as nn
+from helpers import load_tool
 
 for _module in ('mmpose.models', 'mmseg.models', 'mmdet.models'):
     pytest.importorskip(_module)
@@ -29,14 +29,6 @@ SEG_CFG = osp.join(REPO_ROOT, 'configs', 'seg', 'fcn_hr18s-v1_1xb4-150i_coco-sam
 DET_CFG = osp.join(REPO_ROOT, 'configs', 'det', 'faster-rcnn_hrnetv2p-w18-1x_coco.py')
 DET_OPTIONS = {'model.backbone.init_cfg': None,
                'test_dataloader.dataset.pipeline.1.scale': (320, 192)}
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'hrnet_mm_tools_{name}',
-                                                  osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -182,7 +174,7 @@ def test_hook_rebuilds_the_copy_only_when_the_weights_change(tiny, tmp_path, mon
 def test_test_tool_fast_flags(tiny, tmp_path):
     """tools/test.py --fast gives the stock mIoU (fp32); bf16 runs; flags without --fast are
     refused."""
-    test = _load_tool('test')
+    test = load_tool('test')
     cfg = _seg_cfg(tiny)
     ckpt = _random_checkpoint(cfg, tmp_path / 'seg.pth')
     root = tiny['cityscapes'].rstrip('/') + '/'
@@ -202,7 +194,7 @@ def test_test_tool_fast_flags(tiny, tmp_path):
 
 
 def test_demo_tool_fast(tiny, tmp_path):
-    demo = _load_tool('demo')
+    demo = load_tool('demo')
     cfg = _seg_cfg(tiny)
     ckpt = _random_checkpoint(cfg, tmp_path / 'seg.pth')
     image = osp.join(tiny['coco'], 'val2017', '000000000785.jpg')
@@ -349,7 +341,7 @@ def test_train_tool_memory_saving_is_bit_exact(tiny, tmp_path, monkeypatch):
     """tools/train.py --cfg-options model.backbone.memory_saving=module: checkpointed segments
     run, and the trained weights equal those of the plain run bit for bit."""
     import torch.utils.checkpoint as cp
-    train = _load_tool('train')
+    train = load_tool('train')
     calls = []
     real = cp.checkpoint
 

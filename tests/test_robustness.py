@@ -1,7 +1,6 @@
 """Robustness: broken or mismatched checkpoints, atomic writes, random shapes and
 architectures (hypothesis), bad inputs and arguments, NaN / Inf guards, mixed precision."""
 import glob
-import importlib.util
 import math
 import os
 import os.path as osp
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import load_tool
 from hrnet_mm.checkpoint import CheckpointError, load_checkpoint
 from hrnet_mm.guards import NonFiniteError, NonFiniteWarning, check_finite
 from hrnet_mm.models import (HRNet, HRNetArch, HRNetClassifier, HRNetClsHead, HRNetV2Neck,
@@ -33,14 +33,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, 'tools',
-                                                                 f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -144,7 +136,7 @@ def test_convert_checkpoint_write_is_atomic(existing, tmp_path, monkeypatch):
     torch.save(HRNet(SMALL).state_dict(), str(src))
     if existing:
         dst.write_bytes(b'the previous conversion')
-    tool = _load_tool('convert_checkpoint')
+    tool = load_tool('convert_checkpoint')
     real_save = torch.save
 
     def save_then_fail(obj, f, *args, **kwargs):

@@ -14,7 +14,6 @@ machine shared with other processes, two busy-waiting OpenMP threads per process
 slower than one.
 """
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -25,6 +24,7 @@ import sys
 
 import pytest
 import torch
+from helpers import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO_ROOT, 'tools')
@@ -38,14 +38,6 @@ for _module in ('mmpose.models', 'mmseg.models', 'mmdet.models'):
     pytest.importorskip(_module)
 
 from hrnet_mm.apis import register_toolbox, write_tiny_datasets  # noqa: E402
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'hrnet_mm_tools_{name}',
-                                                  osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # a thin command line over hrnet_mm.apis
-    return module
 
 
 def loaders(*splits, batch=None):
@@ -258,7 +250,7 @@ def test_distributed_train_two_processes(tiny):
 # --- small, in-process checks of the tools' argument handling -------------------------------
 
 def test_amp_without_gpu_says_why(monkeypatch):
-    train = _load_tool('train')
+    train = load_tool('train')
     from mmengine.config import Config
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
@@ -271,7 +263,7 @@ def test_amp_without_gpu_says_why(monkeypatch):
 
 
 def test_resume_and_work_dir_flags():
-    train = _load_tool('train')
+    train = load_tool('train')
     from mmengine.config import Config
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     train.merge_train_args(cfg, train.parse_args([POSE_CFG, '--resume']))
