@@ -15,7 +15,9 @@ import types
 import pytest
 import torch
 
-from hrnet_mm.benchmark import agreement, cli, compare, e2e_accuracy, machines, report, samples
+from hrnet_mm.benchmark import (agreement, cli, compare, e2e, e2e_accuracy, machines, report,
+                                samples)
+from hrnet_mm.benchmark.sections import Context
 from hrnet_mm.benchmark.sections import SECTIONS, Section, load_sections
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -92,9 +94,11 @@ def test_quick_run(tmp_path):
     assert seg['forward']['ours_fast']['labels_equal'] > 0.999
     assert 0.9 < seg['fitted_model']['labels_equal_bf16'] <= 1
     assert seg['fitted_model']['labels_equal_fp32'] > 0.999
-    det = res['models']['det_w32']['detector']
+    det = res['models']['det_w32']['detector']['variants']
     assert det['ours']['detections'] == det['theirs']['detections']
     assert det['ours']['max_abs_diff_scores'] <= 1e-4
+    for v in ('ours', 'ours_fast', 'ours_fast_bf16'):
+        assert det[v]['median_s'] > 0 and 'agreement' in det[v], v
     w32 = res['models']['pose_w32']
     for v in ('theirs', 'theirs_cp', 'ours', 'ours_cl', 'ours_memsave'):
         assert w32['train'][v]['median_s'] > 0, v
@@ -377,7 +381,7 @@ def test_no_table_mixes_machines_in_the_stored_results(tmp_path):
     before the record in "machine not recorded", the rest on the full run's machine."""
     res = _real_json()
     assert not {s for u in res.get('updates', []) for s in u['sections']} & {
-        'pose', 'seg', 'det', 'accuracy', 'memory', 'scaling'}  # else tag them below
+        'accuracy', 'memory', 'scaling'}  # else tag them below
 
     def last_update(section, model=None):
         for u in reversed(res.get('updates', [])):
@@ -391,8 +395,9 @@ def test_no_table_mixes_machines_in_the_stored_results(tmp_path):
 
     machines_seen = [res['machine']] + [peers_of(n) for n in res['peers']['models']] + [
         last_update('e2e')]
-    tagged = _tag_labels(res, lambda n: res['machine'], peers_of, last_update('e2e'),
-                         res['machine'])
+    models_of = {n: last_update(r.get('task', 'pose'), n) for n, r in res['models'].items()}
+    machines_seen += list(models_of.values())
+    tagged = _tag_labels(res, models_of.get, peers_of, last_update('e2e'), res['machine'])
     path = tmp_path / 'benchmark.md'
     report.write_markdown(tagged, str(path), list(load_sections().values()))
     seen = _check_one_machine_per_table(path.read_text(), machines_seen)
@@ -466,3 +471,146 @@ def test_profile_command_line(monkeypatch, capsys):
     assert "the toolbox's ONNX" in out and "hrnet_mm's graph" in out and 'at 64x64' in out
     with pytest.raises(SystemExit):
         profile.main(['pose_lite18', '--dtype', 'int8'])
+
+
+# --------------------------------------------------------------------------- e2e det, detector
+
+def _loop(loop, model, metric=None, error=None) -> dict:
+    """One e2e variant's results as run_task stores them (two rounds)."""
+    if error:
+        return dict(error=error)
+    return dict(loop_s=[loop * 1.1, loop], model_s=[model, model], loop_median_s=loop,
+                model_median_s=model, metric=metric, metrics={'coco/bbox_mAP': metric})
+
+
+def _det_task(bf16=0.377, int8_error='RuntimeError: no det graph') -> dict:
+    return dict(config='configs/det/faster-rcnn_hrnetv2p-w18-1x_coco.py',
+                label='det Faster R-CNN HRNetV2p-W18 320x192, COCO sample (4 images, fitted)',
+                metric='coco/bbox_mAP', rounds=2,
+                fit=dict(iters=120, first_loss=6.5, final_loss=0.41, recipe=dict(
+                    epochs=60, scale=[320, 192])),
+                variants=dict(stock=_loop(4.0, 3.0, 0.3812), fast_fp32=_loop(3.5, 2.5, 0.3812),
+                              fast_bf16=_loop(3.0, 2.0, bf16),
+                              fast_int8=_loop(0, 0, error=int8_error)))
+
+
+def test_e2e_det_targets_fp32_equal_reduced_within_one_ap():
+    """The fitted detector's rows: fast fp32 equal to the printed digits, every reduced
+    variant within 1.0 box AP (a variant that failed on the det graph: its error, not met);
+    no speed target for the detector, but its loop and model part in the table."""
+    res = dict(e2e=dict(threads=2, tasks=dict(det=_det_task())))
+    rows = {r['target']: r for r in e2e.e2e_targets(res)}
+    assert list(rows) == ['e2e det: fast fp32 box AP equal to stock',
+                          'e2e det: fast_bf16 box AP vs stock (fitted model)',
+                          'e2e det: fast_int8 box AP vs stock (fitted model)']
+    assert rows['e2e det: fast fp32 box AP equal to stock']['met']
+    bf16 = rows['e2e det: fast_bf16 box AP vs stock (fitted model)']
+    assert bf16['met'] and bf16['measured'] == '37.70 vs 38.12' and bf16['goal'] == \
+        f'within {e2e.TOLERANCE_DET} box AP'
+    int8 = rows['e2e det: fast_int8 box AP vs stock (fitted model)']
+    assert not int8['met'] and 'no det graph' in int8['measured']
+    far = dict(e2e=dict(threads=2, tasks=dict(det=_det_task(bf16=0.3690))))
+    assert not {r['target']: r for r in e2e.e2e_targets(far)}[
+        'e2e det: fast_bf16 box AP vs stock (fitted model)']['met']  # 1.22 AP off
+    md = '\n'.join(e2e.e2e_markdown(res))
+    label = res['e2e']['tasks']['det']['label']
+    assert f'| {label} | fast_bf16 | 3.00 | 1.33x | 2.00 | 1.50x |' in md
+    assert f'| {label} | fast_int8 | error: RuntimeError: no det graph |' in md
+    assert f'{label}: fitted to the sample (120 iterations, loss 6.500 -> 0.410)' in md
+    assert 'random weights' not in md.lower()
+
+
+def _e2e_results(machine, threads: int) -> dict:
+    """Stored results whose e2e section (pose, seg, det) was last run on ``machine``."""
+    tasks = {k: dict(label=k, fit=None, variants={}) for k in ('pose', 'seg', 'det')}
+    return dict(models={}, e2e=dict(source='real', threads=threads, tasks=tasks), updates=[
+        dict(sections=['e2e'], models=[], machine=machine, date='2026-12-01T00:00:00+00:00',
+             command='tools/benchmark.py --only e2e')])
+
+
+def test_e2e_tasks_merge_into_the_stored_section(tmp_path, monkeypatch):
+    """``--e2e-tasks det`` runs the detector only: its results replace the stored det's, the
+    stored pose and seg stay (in table order) when the section was measured on this machine
+    class with the same threads, and are dropped when not (one section, one machine)."""
+    import hrnet_mm.apis
+    threads = torch.get_num_threads()
+    ran = []
+
+    def fake_run_task(task, config, options, checkpoint, rounds, work_dir, quick):
+        ran.append((task, options, checkpoint))
+        return dict(stock=_loop(1.0, 0.5, 0.4))
+
+    fit = dict(iters=120, first_loss=6.5, final_loss=0.4, recipe=dict(scale=[320, 192]))
+    monkeypatch.setattr(e2e, 'run_task', fake_run_task)
+    monkeypatch.setattr(e2e, 'det_weights', lambda config, cache: dict(
+        checkpoint='fitted.pth', fit=fit, options={'recipe.option': 1}))
+    monkeypatch.setattr(hrnet_mm.apis, 'write_tiny_datasets',
+                        lambda work_dir: dict(coco=str(tmp_path), source='real'))
+    args = cli.parse_args(['--only', 'e2e', '--e2e-tasks', 'det', '--threads', str(threads)])
+    here = report.machine_info(threads)
+    for machine, kept in ((here, ['pose', 'seg']), (MACHINE_B, []), (None, [])):
+        stored = _e2e_results(machine, threads)
+        ctx = Context(args=args, results=stored, names=[], out_dir=str(tmp_path))
+        e2e.e2e_section(ctx)
+        out = ctx.results['e2e']
+        assert list(out['tasks']) == kept + ['det'], machine
+        assert all(out['tasks'][k] == dict(label=k, fit=None, variants={}) for k in kept)
+        det = out['tasks']['det']
+        assert det['fit'] == fit and det['variants']['stock']['metric'] == 0.4
+        assert det['label'] == 'det Faster R-CNN HRNetV2p-W18 320x192, COCO sample (4 images, ' \
+            'fitted)'
+    assert ran == [('det', {'recipe.option': 1}, 'fitted.pth')] * 3  # the recipe's options
+    # a task's own record of its machine counts before the section's last run
+    stored = _e2e_results(None, threads)
+    stored['e2e']['tasks']['pose']['measured'] = dict(machine=here, date='2026-12-02')
+    assert list(e2e.kept_tasks(stored, ['det'], here, threads)) == ['pose']
+    assert ctx.results['e2e']['tasks']['det']['measured']['machine'] == here
+    # other threads than the stored section's: not kept either
+    stored = _e2e_results(here, threads + 1)
+    assert e2e.kept_tasks(stored, ['det'], here, threads) == {}
+    assert list(e2e.kept_tasks(stored, ['det'], here, threads + 1)) == ['pose', 'seg']
+
+
+def test_e2e_tasks_option():
+    assert e2e.e2e_task_names(None) == ['pose', 'seg', 'det']
+    assert e2e.e2e_task_names('det, pose') == ['pose', 'det']
+    assert cli.parse_args(['--only', 'e2e', '--e2e-tasks', 'det']).e2e_tasks == 'det'
+    with pytest.raises(SystemExit):
+        cli.parse_args(['--e2e-tasks', 'det,nope'])
+
+
+def test_detections_agreement_at_iou_0_9():
+    """Same label and IoU >= 0.9 match; low scores are not counted but may match."""
+    from mmengine.structures import InstanceData
+
+    def dets(boxes, scores, labels):
+        return InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32),
+                            scores=torch.tensor(scores), labels=torch.tensor(labels))
+
+    ref = dets([[0, 0, 100, 100], [200, 200, 300, 300], [0, 0, 50, 50]], [0.9, 0.8, 0.1],
+               [0, 1, 0])
+    same = compare.detections_agreement(ref, ref)
+    assert same == dict(ref_matched=1.0, other_matched=1.0, ref_count=2, other_count=2)
+    # box 1 shifted to IoU ~0.82, box 2 relabelled; a low-score box still matches ref's 0.9
+    other = dets([[0, 0, 100, 100], [210, 210, 310, 310], [200, 200, 300, 300]],
+                 [0.2, 0.9, 0.95], [0, 1, 2])
+    assert compare.detections_agreement(ref, other) == dict(
+        ref_matched=0.5, other_matched=0.0, ref_count=2, other_count=2)
+    none = dets(torch.zeros(0, 4).tolist(), [], [])
+    assert compare.detections_agreement(ref, none)['ref_matched'] == 0.0
+    assert compare.detections_agreement(none, ref)['ref_matched'] is None
+
+
+def test_detector_table_reports_agreement_and_the_fit():
+    timed = dict(median_s=4.0, speedup=1.0, detections=12, agreement=dict(
+        ref_matched=1.0, other_matched=0.8, ref_count=5, other_count=5))
+    det = dict(variants=dict(theirs=timed, ours_fast_int8=dict(error='RuntimeError: x')),
+               weights=dict(iters=120, first_loss=6.5, final_loss=0.4,
+                            recipe=dict(epochs=60, scale=[320, 192])),
+               image='000000197388.jpg', min_score=0.3, iou=0.9)
+    models = dict(det_w32=dict(label='det Faster R-CNN HRNetV2p-W32', task='det',
+                               input_shape=[1, 3, 800, 1344], detector=det))
+    md = '\n'.join(report._accuracy_tables(dict(models=models)))
+    assert '| theirs | 4.000 | 1.00x | 12 | 100.0% (5) / 80.0% (5) |' in md
+    assert '| ours_fast_int8 | error: RuntimeError: x |' in md
+    assert '120 iterations at 320x192, loss 6.500 -> 0.400' in md and 'Random' not in md

@@ -4,6 +4,7 @@
     python tools/benchmark.py --quick             # smoke test: tiny sizes, a few minutes
     python tools/benchmark.py --models pose_w32,pose_lite18 --out work_dirs/bench
     python tools/benchmark.py --only scaling,memory   # re-measure two sections, merge, render
+    python tools/benchmark.py --only e2e --e2e-tasks det   # one e2e task, merged
     python tools/benchmark.py --docs --render     # re-render docs/benchmark.md from its JSON
 
 Results: ``<out>/benchmark.json``, ``<out>/benchmark.md``, ``<out>/benchmark_scaling.png``;
@@ -14,6 +15,8 @@ import argparse
 import json
 from typing import List, Optional
 
+from .e2e import TASKS as E2E_TASKS
+from .e2e import e2e_task_names
 from .memory import probe
 from .run import run
 from .sections import load_sections, select_sections
@@ -55,6 +58,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'a busy machine would otherwise stall OpenMP barriers)')
     p.add_argument('--repeats', type=int, help='timed forward rounds (default 5, seg/det 3)')
     p.add_argument('--train-repeats', type=int, help='timed training steps (default 3)')
+    p.add_argument('--e2e-tasks', metavar='TASK[,TASK]',
+                   help='the e2e section\'s tasks to run (default all: '
+                   f'{",".join(E2E_TASKS)}); the stored results of the others stay when they '
+                   'were measured on this machine class with the same threads')
     p.add_argument('--train-iters', type=int, default=400,
                    help='iterations of the W32 fit to the sample for the bf16 keypoint check')
     p.add_argument('--compile', dest='compile', action='store_true', default=None,
@@ -80,6 +87,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     try:
         select_sections(args.only)
+    except ValueError as e:
+        p.error(str(e))
+    try:
+        e2e_task_names(args.e2e_tasks)
     except ValueError as e:
         p.error(str(e))
     if args.docs and args.out:

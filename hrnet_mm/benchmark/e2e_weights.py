@@ -1,13 +1,17 @@
 """The e2e section's weights, saved as Runner checkpoints: pose W32 and seg W18 fitted to the
-real samples (cached, like the benchmark's fits), the detector and the quick run's model with
-seeded random weights."""
+real samples, the detectors fitted to the COCO sample with their sample recipe
+(:mod:`hrnet_mm.apis.det_sample`; cached, like the benchmark's fits), and the quick run's
+model with seeded random weights."""
+import glob
+import json
 import os
 import os.path as osp
+import time
 
 import torch
 import torch.nn.functional as F
 
-from .common import REPO_ROOT
+from .common import REPO_ROOT, log
 from .samples import cityscapes_frame
 
 CONFIGS = osp.join(REPO_ROOT, 'configs')
@@ -69,19 +73,78 @@ def seg_weights(args, cache: str) -> dict:
                 fit=info)
 
 
-def det_weights(config: str, cache: str) -> dict:
-    """``config``'s detector with seeded random weights (no fit)."""
-    from mmengine.registry import MODELS, init_default_scope
+def recipe_tag(recipe) -> str:
+    """A folder name that encodes every value of a :class:`~hrnet_mm.apis.det_sample.
+    SampleRecipe` that shapes the fit (not ``minutes``, a measurement), so that changing the
+    recipe refits instead of reusing a stale cache.
 
-    from hrnet_mm.apis import load_config, register_toolbox
-    from hrnet_mm.utils.testing import randomize_
-    cfg = load_config(osp.join(CONFIGS, config))
-    register_toolbox(cfg)
-    init_default_scope('mmdet')
-    model = MODELS.build(cfg.model)
-    randomize_(model, 0)
-    path = osp.join(cache, 'e2e', 'det_w18.pth')
-    return dict(checkpoint=save_checkpoint(model.state_dict(), path), fit=None)
+    Example:
+        >>> from hrnet_mm.apis.det_sample import SampleRecipe
+        >>> recipe_tag(SampleRecipe(epochs=60, lr=3e-4))
+        'e60_lr0.0003_wu20_320x192_wd0.05_decay0.75'
+    """
+    w, h = recipe.scale
+    return (f'e{recipe.epochs}_lr{recipe.lr:g}_wu{recipe.warmup_iters}_{w}x{h}'
+            f'_wd{recipe.weight_decay:g}_decay{recipe.decay_at:g}')
+
+
+def det_weights(config: str, cache: str, recipe=None) -> dict:
+    """``config``'s detector fitted to the COCO sample with its sample recipe
+    (:func:`hrnet_mm.apis.det_sample.coco_sample_det_options`, or ``recipe``): mmengine's
+    Runner ``train()`` in this process, cached in ``cache/det_<config>_<recipe>/`` (its
+    ``epoch_<epochs>.pth`` is reused when present).
+
+    Returns:
+        ``checkpoint`` (the Runner checkpoint), ``fit`` (iterations, first / final training
+        loss, the recipe, whether the cache was reused) and ``options`` (the sample options:
+        test data, scale, 80-class annotations; the tests run with them).
+    """
+    from dataclasses import asdict
+
+    from hrnet_mm.apis import build_runner, load_config, register_toolbox
+    from hrnet_mm.apis.det_sample import coco_sample_det_options, recipe_of
+    path = config if osp.isabs(config) else osp.join(CONFIGS, config)
+    recipe = recipe or recipe_of(path)
+    stem = osp.splitext(osp.basename(path))[0]
+    work = osp.join(cache, f'det_{stem}_{recipe_tag(recipe)}')
+    options = coco_sample_det_options(path, work, recipe=recipe)
+    checkpoint = osp.join(work, f'epoch_{recipe.epochs}.pth')
+    cached = osp.isfile(checkpoint)
+    if not cached:
+        log(f'fitting {stem} to the COCO sample ({recipe.epochs} epochs of 2 iterations; '
+            f'{work})')
+        cfg = load_config(path, options)
+        register_toolbox(cfg)
+        cfg.work_dir = work
+        cfg.default_hooks.logger.interval = 1  # every loss into vis_data/scalars.json
+        t0, deterministic = time.time(), torch.are_deterministic_algorithms_enabled()
+        try:
+            build_runner(cfg).train()
+        finally:  # the recipe's randomness.deterministic is global: not for what follows
+            torch.use_deterministic_algorithms(deterministic)
+        log(f'fitted {stem} in {time.time() - t0:.0f} s')
+    fit = dict(recipe={k: v for k, v in asdict(recipe).items() if k != 'minutes'},
+               cached=cached, checkpoint=osp.relpath(checkpoint, REPO_ROOT),
+               **training_losses(work))
+    return dict(checkpoint=checkpoint, fit=fit, options=options)
+
+
+def training_losses(work_dir: str) -> dict:
+    """``iters`` and ``first_loss`` / ``final_loss`` of the newest training run in
+    ``work_dir`` (mmengine's ``<timestamp>/vis_data/scalars.json``: one JSON record a logged
+    iteration; the evaluation records have no ``loss``)."""
+    runs = sorted(glob.glob(osp.join(work_dir, '2*', 'vis_data', 'scalars.json')))
+    records = []
+    for run in reversed(runs):  # a test run leaves a folder without losses: skip it
+        with open(run) as f:
+            records = [r for r in map(json.loads, f) if 'loss' in r]
+        if records:
+            break
+    if not records:
+        return {}
+    last = records[-1]
+    return dict(iters=last.get('step', last.get('iter')), first_loss=records[0]['loss'],
+                final_loss=last['loss'])
 
 
 def random_weights(config: str, cache: str) -> dict:

@@ -271,16 +271,48 @@ def _accuracy_tables(results: dict) -> List[str]:
                      f'{a["labels_equal_bf16"]:.3%} |')
     det = models.get('det_w32', {}).get('detector')
     if det:
-        L += ['', '### Whole Faster R-CNN forward (`predict`, RPN + NMS + RoIAlign + box head)',
-              '', '| variant | median s | ratio | detections | max abs diff boxes / scores '
-              '| labels equal |', '|---|---|---|---|---|---|']
-        for k, t in det.items():
-            L.append(f'| {k} | {t["median_s"]:.3f} | {t["speedup"]:.2f}x | {t["detections"]} | '
-                     f'{_f(t.get("max_abs_diff_boxes"), "{:.1e}")} / '
-                     f'{_f(t.get("max_abs_diff_scores"), "{:.1e}")} | '
-                     f'{t.get("labels_equal", "-")} |')
-        L += ['', '(Random weights: the detections are not meaningful, only their agreement.)']
+        L += _detector_table(models['det_w32'], det)
     # training
+    return L
+
+
+def _detector_table(model: dict, det: dict) -> List[str]:
+    """The whole Faster R-CNN ``predict``: time per variant and its detections' agreement
+    with theirs (:func:`~.compare.detections_agreement`)."""
+    variants = det.get('variants', det)  # results from before the fitted detector: flat
+    fit = det.get('weights')
+    h, w = model['input_shape'][-2:]
+    L = ['', '### Whole Faster R-CNN forward (`predict`, RPN + NMS + RoIAlign + box head)', '']
+    if fit:
+        L += [f'{model["label"]} at {h}x{w}, one image (`{det["image"]}` of the COCO sample, '
+              'resized, normalised as mmdet\'s data preprocessor does), `predict` without '
+              'rescaling. Weights: fitted to the 4 sample images by the Faster R-CNN W18 '
+              f'sample recipe (`hrnet_mm.apis.det_sample`: {fit["recipe"]["epochs"]} epochs, '
+              f'{fit.get("iters", "-")} iterations at {fit["recipe"]["scale"][0]}x'
+              f'{fit["recipe"]["scale"][1]}, loss {_f(fit.get("first_loss"), "{:.3f}")} -> '
+              f'{_f(fit.get("final_loss"), "{:.3f}")}), loaded into mmdet\'s model (theirs) '
+              'and ours. *fast* = `tools/test.py --fast`\'s optimisation '
+              '(`hrnet_mm.apis.optimize_mm_model`: backbone + neck optimised, heads\' norms '
+              'folded; int8 on OpenVINO, calibrated on the other 3 sample images). Agreement: '
+              f'the fraction of theirs\' detections with score >= {det["min_score"]} that a '
+              f'detection of the variant with the same label overlaps at IoU >= {det["iou"]}, '
+              'and the same the other way (their counts in brackets).', '']
+    L += ['| variant | median s | ratio | detections | agreement at IoU 0.9: theirs matched / '
+          'variant matched | max abs diff boxes / scores | labels equal |',
+          '|---|---|---|---|---|---|---|']
+    for k, t in variants.items():
+        if 'median_s' not in t:
+            L.append(f'| {k} | error: {t.get("error", "not run")} | | | | | |')
+            continue
+        a = t.get('agreement')
+        agree = '-' if not a else (f'{_f(a["ref_matched"], "{:.1%}")} ({a["ref_count"]}) / '
+                                   f'{_f(a["other_matched"], "{:.1%}")} ({a["other_count"]})')
+        L.append(f'| {k} | {t["median_s"]:.3f} | {t["speedup"]:.2f}x | {t["detections"]} | '
+                 f'{agree} | {_f(t.get("max_abs_diff_boxes"), "{:.1e}")} / '
+                 f'{_f(t.get("max_abs_diff_scores"), "{:.1e}")} | '
+                 f'{t.get("labels_equal", "-")} |')
+    if not fit:
+        L += ['', '(Random weights: the detections are not meaningful, only their agreement.)']
     return L
 
 
