@@ -614,3 +614,23 @@ def test_detector_table_reports_agreement_and_the_fit():
     assert '| theirs | 4.000 | 1.00x | 12 | 100.0% (5) / 80.0% (5) |' in md
     assert '| ours_fast_int8 | error: RuntimeError: x |' in md
     assert '120 iterations at 320x192, loss 6.500 -> 0.400' in md and 'Random' not in md
+
+
+def test_det_fit_losses_from_the_runner_checkpoint():
+    """Every iteration's loss is in the checkpoint's message hub (the logs average 10)."""
+    import dataclasses
+
+    from mmengine.logging import MessageHub
+
+    from hrnet_mm.apis.det_sample import SampleRecipe
+    from hrnet_mm.benchmark.e2e_weights import recipe_tag, training_losses
+    hub = MessageHub.get_instance('test_det_fit_losses')
+    for loss in (6.5, 3.0, 0.25):
+        hub.update_scalar('train/loss', loss)
+    ckpt = dict(meta=dict(iter=3), message_hub=hub.state_dict())
+    assert training_losses(ckpt) == dict(iters=3, first_loss=6.5, final_loss=0.25)
+    assert training_losses(dict(meta=dict(iter=0))) == {}
+    base = SampleRecipe(epochs=60, lr=3e-4, decay_at=0.75)
+    tags = {recipe_tag(base), recipe_tag(dataclasses.replace(base, minutes=8.0))}
+    assert len(tags) == 1 and recipe_tag(dataclasses.replace(base, decay_at=0.5)) \
+        not in tags  # a recipe change refits; the measured minutes do not

@@ -196,11 +196,8 @@ def fitted_detector_weights(spec_name: str = 'det_w32') -> dict:
 
 
 def _load_fitted(models, checkpoint: str) -> None:
-    """The Runner checkpoint's weights into each of ``models`` (theirs and ours: the same
-    keys; strict)."""
-    from hrnet_mm.utils.safe_load import allow_mm_checkpoint_globals
-    allow_mm_checkpoint_globals()
-    state = torch.load(checkpoint, map_location='cpu')['state_dict']
+    """The fitted weights into each of ``models`` (theirs and ours: the same keys; strict)."""
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
     for m in models:
         m.load_state_dict(state, strict=True)
         m.eval()

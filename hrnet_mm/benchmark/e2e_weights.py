@@ -2,8 +2,6 @@
 real samples, the detectors fitted to the COCO sample with their sample recipe
 (:mod:`hrnet_mm.apis.det_sample`; cached, like the benchmark's fits), and the quick run's
 model with seeded random weights."""
-import glob
-import json
 import os
 import os.path as osp
 import time
@@ -80,7 +78,8 @@ def recipe_tag(recipe) -> str:
 
     Example:
         >>> from hrnet_mm.apis.det_sample import SampleRecipe
-        >>> recipe_tag(SampleRecipe(epochs=60, lr=3e-4))
+        >>> recipe_tag(SampleRecipe(epochs=60, lr=3e-4, warmup_iters=20, scale=(320, 192),
+        ...                         weight_decay=0.05, decay_at=0.75))
         'e60_lr0.0003_wu20_320x192_wd0.05_decay0.75'
     """
     w, h = recipe.scale
@@ -95,56 +94,58 @@ def det_weights(config: str, cache: str, recipe=None) -> dict:
     ``epoch_<epochs>.pth`` is reused when present).
 
     Returns:
-        ``checkpoint`` (the Runner checkpoint), ``fit`` (iterations, first / final training
-        loss, the recipe, whether the cache was reused) and ``options`` (the sample options:
-        test data, scale, 80-class annotations; the tests run with them).
+        ``checkpoint`` (the fitted weights alone, ``weights.pth`` beside the Runner's
+        checkpoint: loadable with ``torch.load(weights_only=True)``), ``fit`` (iterations,
+        first / final training loss, the recipe, whether the cache was reused) and
+        ``options`` (the sample options: test data, scale, 80-class annotations).
     """
     from dataclasses import asdict
 
     from hrnet_mm.apis import build_runner, load_config, register_toolbox
     from hrnet_mm.apis.det_sample import coco_sample_det_options, recipe_of
+    from hrnet_mm.utils.safe_load import allow_mm_checkpoint_globals
     path = config if osp.isabs(config) else osp.join(CONFIGS, config)
     recipe = recipe or recipe_of(path)
     stem = osp.splitext(osp.basename(path))[0]
     work = osp.join(cache, f'det_{stem}_{recipe_tag(recipe)}')
     options = coco_sample_det_options(path, work, recipe=recipe)
-    checkpoint = osp.join(work, f'epoch_{recipe.epochs}.pth')
-    cached = osp.isfile(checkpoint)
+    runner_checkpoint = osp.join(work, f'epoch_{recipe.epochs}.pth')
+    cached = osp.isfile(runner_checkpoint)
     if not cached:
         log(f'fitting {stem} to the COCO sample ({recipe.epochs} epochs of 2 iterations; '
             f'{work})')
         cfg = load_config(path, options)
         register_toolbox(cfg)
         cfg.work_dir = work
-        cfg.default_hooks.logger.interval = 1  # every loss into vis_data/scalars.json
+        # the toolboxes name their visualizer 'visualizer', an mmengine singleton: a second
+        # fit in the process would log into the first one's folder; the run's own name
+        cfg.visualizer.pop('name', None)
         t0, deterministic = time.time(), torch.are_deterministic_algorithms_enabled()
         try:
             build_runner(cfg).train()
         finally:  # the recipe's randomness.deterministic is global: not for what follows
             torch.use_deterministic_algorithms(deterministic)
         log(f'fitted {stem} in {time.time() - t0:.0f} s')
+    allow_mm_checkpoint_globals()  # the Runner's checkpoint: message hub, dataset meta
+    ckpt = torch.load(runner_checkpoint, map_location='cpu')
+    weights = osp.join(work, 'weights.pth')
+    if not osp.isfile(weights):
+        save_checkpoint(ckpt['state_dict'], weights)
     fit = dict(recipe={k: v for k, v in asdict(recipe).items() if k != 'minutes'},
-               cached=cached, checkpoint=osp.relpath(checkpoint, REPO_ROOT),
-               **training_losses(work))
-    return dict(checkpoint=checkpoint, fit=fit, options=options)
+               cached=cached, checkpoint=osp.relpath(runner_checkpoint, REPO_ROOT),
+               **training_losses(ckpt))
+    return dict(checkpoint=weights, fit=fit, options=options)
 
 
-def training_losses(work_dir: str) -> dict:
-    """``iters`` and ``first_loss`` / ``final_loss`` of the newest training run in
-    ``work_dir`` (mmengine's ``<timestamp>/vis_data/scalars.json``: one JSON record a logged
-    iteration; the evaluation records have no ``loss``)."""
-    runs = sorted(glob.glob(osp.join(work_dir, '2*', 'vis_data', 'scalars.json')))
-    records = []
-    for run in reversed(runs):  # a test run leaves a folder without losses: skip it
-        with open(run) as f:
-            records = [r for r in map(json.loads, f) if 'loss' in r]
-        if records:
-            break
-    if not records:
+def training_losses(checkpoint: dict) -> dict:
+    """``iters``, ``first_loss`` and ``final_loss`` (single iterations, as the other fits
+    report them) from a Runner checkpoint's message hub, which holds every iteration's loss
+    (the logs hold averages over 10)."""
+    history = checkpoint.get('message_hub', {}).get('log_scalars', {}).get('train/loss')
+    if history is None or not len(history.data[0]):
         return {}
-    last = records[-1]
-    return dict(iters=last.get('step', last.get('iter')), first_loss=records[0]['loss'],
-                final_loss=last['loss'])
+    losses = [float(v) for v in history.data[0]]
+    return dict(iters=checkpoint['meta']['iter'], first_loss=losses[0], final_loss=losses[-1])
 
 
 def random_weights(config: str, cache: str) -> dict:
