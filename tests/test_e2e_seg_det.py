@@ -1,16 +1,16 @@
-"""End to end on the real Cityscapes frame and the COCO sample, in the datasets' own layouts.
+"""End to end on the real Cityscapes frame, in the dataset's own layout.
 
 The shipped segmentation configs (FCN on HRNetV2-W18-small, OCRNet on HRNetV2-W18-small, FCN
 on Lite-HRNet-18) train and evaluate through ``tools/train.py`` / ``tools/test.py`` in a
 subprocess on the real Cityscapes val frame in ``../shared/data/cityscapes_sample``
 (``leftImg8bit`` / ``gtFine`` folders, 19 train classes, 255 ignore), read by mmseg's own
-``CityscapesDataset`` and scored by the configs' ``IoUMetric`` (19-class mIoU); our Lite-HRNet
-Faster R-CNN trains and evaluates on the 4 COCO images of ``../shared/data/coco_sample``
-(mmdet's ``CocoDataset``, ``CocoMetric`` bbox AP). ``--cfg-options`` only point the datasets at
-the samples, shrink the image sizes (the frame is 256x128), the schedules and the loaders, and
-set ``init_cfg=None`` (no ImageNet download offline): pipelines, models and metrics are the
-configs'. The short runs check that the metric is computed and logged (finite), not its value;
-the learning check (slow) fits the frame and requires a 19-class mIoU above a floor on it.
+``CityscapesDataset`` and scored by the configs' ``IoUMetric`` (19-class mIoU).
+``--cfg-options`` only point the datasets at the sample, shrink the image sizes (the frame is
+256x128), the schedules and the loaders, and set ``init_cfg=None`` (no ImageNet download
+offline): pipelines, models and metrics are the configs'. The short runs check that the metric
+is computed and logged (finite), not its value; the learning check (slow) fits the frame and
+requires a 19-class mIoU above a floor on it. (The detectors' runs on the COCO sample are in
+``test_det_learning.py``.)
 
 Subprocesses run torch with one thread (``OMP_NUM_THREADS=1`` unless set), as in
 ``test_tools_e2e.py``.
@@ -31,13 +31,11 @@ CONFIGS = osp.join(REPO_ROOT, 'configs')
 DATA = osp.join(osp.dirname(REPO_ROOT), 'shared', 'data')
 
 pytest.importorskip('mmseg.models')
-pytest.importorskip('mmdet.models')
 from mmengine.config import Config  # noqa: E402
 
 FCN_CFG = osp.join(CONFIGS, 'seg', 'fcn_hr18s_4xb2-40k_cityscapes-512x1024.py')
 OCR_CFG = osp.join(CONFIGS, 'seg', 'ocrnet_hr18s_4xb2-40k_cityscapes-512x1024.py')
 LITE_SEG_CFG = osp.join(CONFIGS, 'seg', 'fcn_litehrnet-18_4xb2-160k_cityscapes-512x1024.py')
-LITE_DET_CFG = osp.join(CONFIGS, 'det', 'faster-rcnn_litehrnet-18-2x_coco.py')
 FRAME = (256, 128)  # (w, h) of the sample frame: train and test on it whole
 
 
@@ -146,53 +144,3 @@ def test_cityscapes_fcn_fits_the_frame(tmp_path):
          '--cfg-options', *opts], cwd=tmp_path)
     miou = check_miou(last_metrics(tmp_path / 'test', 'mIoU'))
     assert miou > MIOU_FLOOR, f'19-class mIoU on the fitted frame {miou:.2f} <= {MIOU_FLOOR}'
-
-
-# COCO's 80 category ids (mmdet's CocoDataset classes, in order)
-COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-            27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50,
-            51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75,
-            76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
-
-
-def coco_80_classes(ann_file: str, out: str) -> str:
-    """The sample's annotations with all 80 COCO categories (the file lists only 'person'),
-    so the 80-class detector's labels map to category ids as on COCO val2017."""
-    from mmdet.datasets import CocoDataset
-    coco = json.load(open(ann_file))
-    classes = CocoDataset.METAINFO['classes']
-    assert len(classes) == len(COCO_IDS) == 80 and classes[0] == 'person'
-    coco['categories'] = [dict(id=i, name=n, supercategory=n) for i, n in zip(COCO_IDS, classes)]
-    with open(out, 'w') as f:
-        json.dump(coco, f)
-    return out
-
-
-def coco_options(cfg_file: str, epochs: int, tmp_path) -> list:
-    """``--cfg-options`` training and testing a detector on the 4-image COCO sample."""
-    root = sample('coco_sample')
-    ann = coco_80_classes(osp.join(root, 'test_coco.json'), str(tmp_path / 'instances.json'))
-    cfg = Config.fromfile(cfg_file)
-    opts = common('max_epochs', epochs) + [
-        'train_dataloader.batch_size=2',
-        # never empty: every box is kept at test time, so bbox AP is always computed
-        'model.test_cfg.rcnn.score_thr=0.0']
-    for split in ('train', 'val', 'test'):
-        ds = f'{split}_dataloader.dataset'
-        opts += [f'{ds}.data_root={root}/', f'{ds}.ann_file={ann}',
-                 f'{ds}.data_prefix.img={root}/']
-        for i, step in enumerate(cfg[f'{split}_dataloader'].dataset.pipeline):
-            if step['type'] == 'Resize':
-                opts.append(f'{ds}.pipeline.{i}.scale=(320,192)')
-    opts += [f'{split}_evaluator.ann_file={ann}' for split in ('val', 'test')]
-    return opts
-
-
-def test_lite_hrnet_faster_rcnn_coco_sample(tmp_path):
-    """Lite-HRNet-18 Faster R-CNN (our recipe): one epoch on the sample, then COCO bbox AP."""
-    run([osp.join(TOOLS, 'train.py'), LITE_DET_CFG, '--work-dir', str(tmp_path),
-         '--cfg-options', *coco_options(LITE_DET_CFG, 1, tmp_path)], cwd=tmp_path)
-    record = last_metrics(tmp_path, 'coco/bbox_mAP')
-    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
-        assert math.isfinite(record[key]) and 0.0 <= record[key] <= 1.0, record
-    assert osp.isfile(tmp_path / 'epoch_1.pth')

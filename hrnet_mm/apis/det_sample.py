@@ -70,7 +70,7 @@ class SampleRecipe:
     warmup_iters: int = 20
     scale: Tuple[int, int] = (320, 192)
     weight_decay: float = 0.05
-    decay_at: float = 0.75
+    decay_at: float = 0.8
     minutes: Optional[float] = None
 
 
