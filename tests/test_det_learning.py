@@ -136,3 +136,47 @@ def test_one_epoch_train_and_test(config, tmp_path):
     keys = ['bbox_mAP', 'bbox_mAP_50'] + (['segm_mAP'] if config == MASK_W18 else [])
     for key in keys:  # every box kept (score_thr 0): never empty, always computed
         assert math.isfinite(m[key]) and 0.0 <= m[key] <= 1.0, m
+
+
+def test_recipe_options_and_bad_inputs(tmp_path):
+    """The recipe's options resolve on the shipped config as documented; bad input says what."""
+    from hrnet_mm.apis import load_config
+    opts = coco_sample_det_options(FASTER_W18, str(tmp_path))
+    cfg = load_config(FASTER_W18, opts)
+    assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=3e-4, weight_decay=0.05)
+    assert cfg.model.backbone.norm_eval is False and cfg.model.backbone.init_cfg is None
+    assert cfg.param_scheduler[1].milestones == [48] and cfg.train_cfg.max_epochs == 60
+    scales = [s.scale for split in ('train', 'test') for s in
+              cfg[f'{split}_dataloader'].dataset.pipeline if s.type == 'Resize']
+    assert scales == [(320, 192)] * 2
+    ann = json.load(open(cfg.test_evaluator.ann_file))
+    assert len(ann['categories']) == 80 and len(ann['annotations']) == 14
+    with pytest.raises(KeyError, match='no COCO-sample recipe for htc_hrnetv2p-w18_20e_coco'):
+        recipe_of(osp.join(DET, 'htc_hrnetv2p-w18_20e_coco.py'))
+    with pytest.raises(FileNotFoundError, match='COCO sample not found'):
+        coco_sample_det_options(FASTER_W18, str(tmp_path), sample_dir=str(tmp_path / 'none'))
+
+
+@pytest.mark.parametrize('norm_eval', [True, False])
+def test_frozen_bn_from_scratch_explodes(norm_eval):
+    """Why the recipe sets norm_eval=False: from scratch, BN frozen at its initial statistics
+    is the identity and the first loss is astronomically large (then NaN after one step)."""
+    import torch
+    from mmengine.registry import MODELS, init_default_scope
+
+    from hrnet_mm.apis import load_config, register_toolbox
+    cfg = load_config(FASTER_W18, {'model.backbone.init_cfg': None,
+                                   'model.backbone.norm_eval': norm_eval})
+    register_toolbox(cfg)
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(2, 3, 192, 288))
+    std = max(float(f.std()) for f in feats)
+    if norm_eval:
+        assert std > 1e5, std  # measured ~1e8
+    else:
+        assert std < 100, std  # measured ~5
