@@ -370,7 +370,8 @@ def test_no_table_mixes_machines_synthetic(tmp_path):
     by = {t['target']: t['machine'] for t in targets}
     assert by['Lite-HRNet-18 fp32 forward vs mmpose'] == report.machine_text(MACHINE_B)
     assert by['HRNet-W32 fp32 forward vs mmpose'] == report.machine_text(MACHINE_A)
-    assert by['e2e pose: fast fp32 AP equal to stock'] == report.machine_text(MACHINE_B)
+    e2e_rows = {m for t, m in by.items() if t.startswith('e2e ')}
+    assert e2e_rows == {report.machine_text(MACHINE_B)}
     # results no section owns cannot be placed on a machine: refused, not dropped
     with pytest.raises(ValueError, match="'stray' belongs to no section"):
         machines.split_by_machine(dict(res, stray={}), names)
