@@ -71,7 +71,7 @@ def fit(config, work_dir):
     return str(ckpt), opts
 
 
-def test(config, ckpt, opts, work_dir, *extra) -> dict:
+def evaluate(config, ckpt, opts, work_dir, *extra) -> dict:
     run([osp.join(TOOLS, 'test.py'), config, ckpt, '--work-dir', str(work_dir),
          *extra, '--cfg-options', *opts], cwd=osp.dirname(str(work_dir)))
     return metrics_of(work_dir)
@@ -92,11 +92,11 @@ def faster_w18(tmp_path_factory):
     work = tmp_path_factory.mktemp('faster_w18')
     ckpt, opts = fit(FASTER_W18, work)
     show = work / 'pictures'
-    stock = test(FASTER_W18, ckpt, opts, work / 'test', '--show-dir', str(show))
+    stock = evaluate(FASTER_W18, ckpt, opts, work / 'test', '--show-dir', str(show))
     return ckpt, opts, stock, show
 
 
-# Floors on the sample's box AP after the fit (measured 0.378 / AP50 0.691 with tools/test.py,
+# Floors on the sample's box AP after the fit (measured 0.419 / AP50 0.693 with tools/test.py,
 # 1 thread, AMD EPYC; configs/det/README.md): room for numerical differences across machines
 # and torch builds, far above what a broken RPN target, neck stride or norm setting reaches
 # (0.00-0.03).
@@ -106,19 +106,24 @@ FASTER_AP, FASTER_AP50 = 0.25, 0.6
 @pytest.mark.slow
 def test_faster_rcnn_w18_fits_the_sample(faster_w18):
     _, _, m, show = faster_w18
+    print('\nFaster R-CNN W18 fitted to the COCO sample:', m)
     assert m['bbox_mAP'] >= FASTER_AP and m['bbox_mAP_50'] >= FASTER_AP50, m
     pictures(show)
 
 
 @pytest.mark.slow
 def test_fast_mode_on_the_fitted_detector(faster_w18, tmp_path):
-    """``tools/test.py --fast``: fp32 prints the stock box AP; bf16 is within 1 AP."""
+    """``tools/test.py --fast``: fp32 prints the stock box AP; bf16 loses at most 1 AP.
+
+    (One-sided: with 14 people one box more or less moves the AP by ~1; measured on the AMD
+    EPYC: stock 0.419, fp32 0.419, bf16 0.427.)"""
     ckpt, opts, stock, _ = faster_w18
-    fp32 = test(FASTER_W18, ckpt, opts, tmp_path / 'fp32', '--fast')
+    fp32 = evaluate(FASTER_W18, ckpt, opts, tmp_path / 'fp32', '--fast')
     for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75'):
         assert f'{fp32[key]:.3f}' == f'{stock[key]:.3f}', (key, fp32, stock)
-    bf16 = test(FASTER_W18, ckpt, opts, tmp_path / 'bf16', '--fast', '--dtype', 'bf16')
-    assert abs(bf16['bbox_mAP'] - stock['bbox_mAP']) <= 0.01, (bf16, stock)
+    bf16 = evaluate(FASTER_W18, ckpt, opts, tmp_path / 'bf16', '--fast', '--dtype', 'bf16')
+    print('\nfast fp32:', fp32, '\nfast bf16:', bf16)
+    assert bf16['bbox_mAP'] >= stock['bbox_mAP'] - 0.01, (bf16, stock)
 
 
 @pytest.mark.parametrize('config', [MASK_W18, FASTER_LITE18], ids=['mask_w18', 'lite18'])
@@ -131,7 +136,7 @@ def test_one_epoch_train_and_test(config, tmp_path):
     opts = cli_options(coco_sample_det_options(config, str(tmp_path), recipe=recipe))
     run([osp.join(TOOLS, 'train.py'), config, '--work-dir', str(tmp_path / 'train'),
          '--cfg-options', *opts, 'model.test_cfg.rcnn.score_thr=0.0'], cwd=tmp_path)
-    m = test(config, str(tmp_path / 'train' / 'epoch_1.pth'), opts + [
+    m = evaluate(config, str(tmp_path / 'train' / 'epoch_1.pth'), opts + [
         'model.test_cfg.rcnn.score_thr=0.0'], tmp_path / 'test')
     keys = ['bbox_mAP', 'bbox_mAP_50'] + (['segm_mAP'] if config == MASK_W18 else [])
     for key in keys:  # every box kept (score_thr 0): never empty, always computed
