@@ -118,7 +118,7 @@ def test_fast_mode_on_the_fitted_detector(faster_w18, tmp_path):
 
     bf16 is not held to "within 1 AP" here: on 14 people one box more or less moves the AP by
     1-2, so the difference depends on the fit and the machine (AMD EPYC: this fit 0.419 stock,
-    0.427 bf16; the benchmark's fit 0.420 / 0.401). configs/det/README.md reports both."""
+    0.427 bf16; a fit with the step at 3/4: 0.420 / 0.401). configs/det/README.md has both."""
     ckpt, opts, stock, _ = faster_w18
     fp32 = evaluate(FASTER_W18, ckpt, opts, tmp_path / 'fp32', '--fast')
     for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75'):
