@@ -63,7 +63,6 @@ class SampleRecipe:
         weight_decay (float): AdamW's weight decay.
         decay_at (float): Fraction of the epochs after which the learning rate drops 10x (the
             config's ``MultiStepLR``, one milestone).
-        minutes (float): Measured wall time of train + test, 1 thread, AMD EPYC (for the docs).
     """
     epochs: int
     lr: float
@@ -71,7 +70,6 @@ class SampleRecipe:
     scale: Tuple[int, int] = (320, 192)
     weight_decay: float = 0.05
     decay_at: float = 0.8
-    minutes: Optional[float] = None
 
 
 # Keyed by config file name (no folder, no .py)

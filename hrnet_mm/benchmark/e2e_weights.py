@@ -73,7 +73,7 @@ def seg_weights(args, cache: str) -> dict:
 
 def recipe_tag(recipe) -> str:
     """A folder name that encodes every value of a :class:`~hrnet_mm.apis.det_sample.
-    SampleRecipe` that shapes the fit (not ``minutes``, a measurement), so that changing the
+    SampleRecipe` (every one shapes the fit), so that changing the
     recipe refits instead of reusing a stale cache.
 
     Example:
@@ -131,7 +131,7 @@ def det_weights(config: str, cache: str, recipe=None) -> dict:
     weights = osp.join(work, 'weights.pth')
     if not osp.isfile(weights):
         save_checkpoint(ckpt['state_dict'], weights)
-    fit = dict(recipe={k: v for k, v in asdict(recipe).items() if k != 'minutes'},
+    fit = dict(recipe=asdict(recipe),
                cached=cached, checkpoint=osp.relpath(runner_checkpoint, REPO_ROOT),
                **training_losses(ckpt))
     return dict(checkpoint=weights, fit=fit, options=options)
