@@ -22,3 +22,18 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_python(args, cwd, timeout: float = 900) -> str:
+    """Run ``python args`` in ``cwd`` with one torch thread (``OMP_NUM_THREADS=1`` unless set);
+    fail with the tail of its output. Returns stdout + stderr."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    proc = subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f'{" ".join(args)} failed:\n{out[-6000:]}'
+    return out

@@ -20,12 +20,10 @@ import dataclasses
 import glob
 import json
 import math
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
+from helpers import run_python
 
 pytest.importorskip('mmdet.models')
 from hrnet_mm.apis.det_sample import cli_options, coco_sample_det_options, recipe_of  # noqa: E402
@@ -42,17 +40,6 @@ pytestmark = pytest.mark.skipif(not osp.isdir(osp.join(SHARED_DATA, 'coco_sample
                                 reason='real COCO sample not found (shared/data/coco_sample)')
 
 
-def run(args, cwd, timeout=1200) -> str:
-    """Run ``python args`` in ``cwd`` with one torch thread; fail with its output's tail."""
-    env = dict(os.environ, PYTHONWARNINGS='ignore')
-    env.setdefault('OMP_NUM_THREADS', '1')
-    proc = subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{" ".join(args)} failed:\n{out[-6000:]}'
-    return out
-
-
 def metrics_of(work_dir) -> dict:
     """The metrics ``tools/test.py`` logged in the newest run folder of ``work_dir``."""
     runs = sorted(glob.glob(osp.join(str(work_dir), '2*', '2*.json')))
@@ -64,16 +51,16 @@ def metrics_of(work_dir) -> dict:
 def fit(config, work_dir):
     """Train ``config`` on the sample with its recipe; return (checkpoint, --cfg-options)."""
     opts = cli_options(coco_sample_det_options(config, str(work_dir)))
-    run([osp.join(TOOLS, 'train.py'), config, '--work-dir', str(work_dir / 'train'),
-         '--cfg-options', *opts], cwd=work_dir)
+    run_python([osp.join(TOOLS, 'train.py'), config, '--work-dir', str(work_dir / 'train'),
+                '--cfg-options', *opts], cwd=work_dir, timeout=1200)
     ckpt = work_dir / 'train' / f'epoch_{recipe_of(config).epochs}.pth'
     assert osp.isfile(ckpt)
     return str(ckpt), opts
 
 
 def evaluate(config, ckpt, opts, work_dir, *extra) -> dict:
-    run([osp.join(TOOLS, 'test.py'), config, ckpt, '--work-dir', str(work_dir),
-         *extra, '--cfg-options', *opts], cwd=osp.dirname(str(work_dir)))
+    run_python([osp.join(TOOLS, 'test.py'), config, ckpt, '--work-dir', str(work_dir),
+                *extra, '--cfg-options', *opts], cwd=osp.dirname(str(work_dir)), timeout=1200)
     return metrics_of(work_dir)
 
 
@@ -136,8 +123,9 @@ def test_one_epoch_train_and_test(config, tmp_path):
     """
     recipe = dataclasses.replace(recipe_of(config), epochs=1, warmup_iters=1)
     opts = cli_options(coco_sample_det_options(config, str(tmp_path), recipe=recipe))
-    run([osp.join(TOOLS, 'train.py'), config, '--work-dir', str(tmp_path / 'train'),
-         '--cfg-options', *opts, 'model.test_cfg.rcnn.score_thr=0.0'], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'train.py'), config, '--work-dir', str(tmp_path / 'train'),
+                '--cfg-options', *opts, 'model.test_cfg.rcnn.score_thr=0.0'],
+               cwd=tmp_path, timeout=1200)
     m = evaluate(config, str(tmp_path / 'train' / 'epoch_1.pth'), opts + [
         'model.test_cfg.rcnn.score_thr=0.0'], tmp_path / 'test')
     keys = ['bbox_mAP', 'bbox_mAP_50'] + (['segm_mAP'] if config == MASK_W18 else [])

@@ -20,12 +20,10 @@ Subprocesses run torch with one thread (``OMP_NUM_THREADS=1`` unless set), as in
 import glob
 import json
 import math
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
+from helpers import run_python
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO_ROOT, 'tools')
@@ -62,17 +60,6 @@ def sample(folder: str) -> str:
     if not osp.isdir(path):
         pytest.skip(f'real sample {path} not found (see ../shared/data/README.md)')
     return path
-
-
-def run(args, cwd, timeout=900) -> str:
-    """Run ``python args`` in ``cwd`` with one torch thread; fail with its output's tail."""
-    env = dict(os.environ, PYTHONWARNINGS='ignore')
-    env.setdefault('OMP_NUM_THREADS', '1')
-    proc = subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{" ".join(args)} failed:\n{out[-6000:]}'
-    return out
 
 
 def last_metrics(work_dir, key: str) -> dict:
@@ -152,15 +139,15 @@ def test_train_and_test_on_the_real_sample(case, tmp_path):
     config = osp.join(CONFIGS, cfg_file)
     opts = options(case, tmp_path)
     wd = tmp_path / 'train'
-    run([osp.join(TOOLS, 'train.py'), config, '--work-dir', str(wd), '--cfg-options',
-         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', *opts], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'train.py'), config, '--work-dir', str(wd), '--cfg-options',
+                'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', *opts], cwd=tmp_path)
     check_metrics(last_metrics(wd, keys[0]), keys)
     ckpt = wd / 'epoch_1.pth'
     assert osp.isfile(ckpt)
     if case not in ALSO_TEST:
         return
-    run([osp.join(TOOLS, 'test.py'), config, str(ckpt), '--work-dir', str(tmp_path / 'test'),
-         '--cfg-options', *opts], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'test.py'), config, str(ckpt), '--work-dir', str(tmp_path / 'test'),
+                '--cfg-options', *opts], cwd=tmp_path)
     check_metrics(last_metrics(tmp_path / 'test', keys[0]), keys)
 
 
@@ -183,15 +170,15 @@ def test_wflw_fit_reaches_low_nme(tmp_path):
     bbox = [i for i, s in enumerate(pipeline) if s['type'] == 'RandomBBoxTransform']
     n = LEARN_EPOCHS
     wd = tmp_path / 'fit'
-    run([osp.join(TOOLS, 'train.py'), LEARN_CFG, '--work-dir', str(wd), '--cfg-options',
-         *opts, 'model.backbone.arch=w18_small_v2',
-         f'train_cfg.max_epochs={n}', f'train_cfg.val_interval={n}',
-         f'default_hooks.checkpoint.interval={n}',
-         'param_scheduler.0.end=10', f'param_scheduler.1.end={n}',
-         f'param_scheduler.1.milestones=[{int(n * 0.8)}]',
-         *[f'train_dataloader.dataset.pipeline.{i}.prob=0.0' for i in flip],
-         *[f'train_dataloader.dataset.pipeline.{i}.{k}' for i in bbox
-           for k in ('rotate_factor=0.0', 'scale_factor=(1.0,1.0)')]], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'train.py'), LEARN_CFG, '--work-dir', str(wd), '--cfg-options',
+                *opts, 'model.backbone.arch=w18_small_v2',
+                f'train_cfg.max_epochs={n}', f'train_cfg.val_interval={n}',
+                f'default_hooks.checkpoint.interval={n}',
+                'param_scheduler.0.end=10', f'param_scheduler.1.end={n}',
+                f'param_scheduler.1.milestones=[{int(n * 0.8)}]',
+                *[f'train_dataloader.dataset.pipeline.{i}.prob=0.0' for i in flip],
+                *[f'train_dataloader.dataset.pipeline.{i}.{k}' for i in bbox
+                  for k in ('rotate_factor=0.0', 'scale_factor=(1.0,1.0)')]], cwd=tmp_path)
     nme = last_metrics(wd, 'NME')['NME']
     print(f'WFLW sample NME after {n} epochs: {nme:.4f} (bound {NME_BOUND})')
     assert nme < NME_BOUND

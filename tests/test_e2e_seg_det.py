@@ -18,12 +18,10 @@ Subprocesses run torch with one thread (``OMP_NUM_THREADS=1`` unless set), as in
 import glob
 import json
 import math
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
+from helpers import run_python
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO_ROOT, 'tools')
@@ -44,17 +42,6 @@ def sample(folder: str) -> str:
     if not osp.isdir(path):
         pytest.skip(f'real sample {path} not found (see ../shared/data/README.md)')
     return path
-
-
-def run(args, cwd, timeout=900) -> str:
-    """Run ``python args`` in ``cwd`` with one torch thread; fail with its output's tail."""
-    env = dict(os.environ, PYTHONWARNINGS='ignore')
-    env.setdefault('OMP_NUM_THREADS', '1')
-    proc = subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{" ".join(args)} failed:\n{out[-6000:]}'
-    return out
 
 
 def last_metrics(work_dir, key: str) -> dict:
@@ -117,8 +104,8 @@ def check_miou(record: dict) -> float:
 @pytest.mark.parametrize('cfg_file', [OCR_CFG, LITE_SEG_CFG], ids=['ocrnet', 'litehrnet'])
 def test_cityscapes_frame_train_and_val(cfg_file, tmp_path):
     """OCRNet (HRNet + OCR) and the Lite-HRNet FCN: two iterations, then 19-class mIoU."""
-    run([osp.join(TOOLS, 'train.py'), cfg_file, '--work-dir', str(tmp_path), '--cfg-options',
-         *cityscapes_options(cfg_file, 2)], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'train.py'), cfg_file, '--work-dir', str(tmp_path), '--cfg-options',
+                *cityscapes_options(cfg_file, 2)], cwd=tmp_path)
     check_miou(last_metrics(tmp_path, 'mIoU'))
     assert osp.isfile(tmp_path / 'iter_2.pth')
 
@@ -136,11 +123,11 @@ MIOU_FLOOR = 25.0
 def test_cityscapes_fcn_fits_the_frame(tmp_path):
     """Train LEARN_ITERS iterations on the frame, evaluate the checkpoint with tools/test.py."""
     opts = cityscapes_options(FCN_CFG, LEARN_ITERS) + [f'optim_wrapper.optimizer.lr={LEARN_LR}']
-    run([osp.join(TOOLS, 'train.py'), FCN_CFG, '--work-dir', str(tmp_path / 'train'),
-         '--cfg-options', *opts], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'train.py'), FCN_CFG, '--work-dir', str(tmp_path / 'train'),
+                '--cfg-options', *opts], cwd=tmp_path)
     ckpt = tmp_path / 'train' / f'iter_{LEARN_ITERS}.pth'
     assert osp.isfile(ckpt)
-    run([osp.join(TOOLS, 'test.py'), FCN_CFG, str(ckpt), '--work-dir', str(tmp_path / 'test'),
-         '--cfg-options', *opts], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'test.py'), FCN_CFG, str(ckpt), '--work-dir',
+                str(tmp_path / 'test'), '--cfg-options', *opts], cwd=tmp_path)
     miou = check_miou(last_metrics(tmp_path / 'test', 'mIoU'))
     assert miou > MIOU_FLOOR, f'19-class mIoU on the fitted frame {miou:.2f} <= {MIOU_FLOOR}'

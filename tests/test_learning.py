@@ -13,10 +13,9 @@ tools in a subprocess, with one torch thread (see ``test_tools_e2e.py``).
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
+from helpers import run_python
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO_ROOT, 'tools')
@@ -26,20 +25,10 @@ for _module in ('mmpose.models', 'mmseg.models'):
     pytest.importorskip(_module)
 
 
-def run(args, cwd, timeout=1200) -> str:
-    env = dict(os.environ, PYTHONWARNINGS='ignore')
-    env.setdefault('OMP_NUM_THREADS', '1')
-    proc = subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
-    return out
-
-
 @pytest.mark.slow
 def test_quickstart_pose_fits_the_sample(tmp_path, coco_sample):
-    out = run([osp.join(TOOLS, 'quickstart.py'), '--work-dir', str(tmp_path / 'qs'),
-               '--source', coco_sample], cwd=tmp_path)
+    out = run_python([osp.join(TOOLS, 'quickstart.py'), '--work-dir', str(tmp_path / 'qs'),
+                      '--source', coco_sample], cwd=tmp_path, timeout=1200)
     summary = json.load(open(tmp_path / 'qs' / 'quickstart.json'))
     assert summary['data']['source'] == 'real'
     assert summary['metrics']['coco/AP'] >= 0.9, summary['metrics']
@@ -55,9 +44,10 @@ def test_seg_fits_the_sample(tmp_path, coco_sample):
     roots = write_tiny_datasets(str(tmp_path), coco_sample)
     root = roots['cityscapes'] + '/'
     wd = tmp_path / 'seg'
-    run([osp.join(TOOLS, 'train.py'), SEG_CFG, '--work-dir', str(wd), '--cfg-options',
-         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-         f'test_dataloader.dataset.data_root={root}'], cwd=tmp_path)
+    run_python([osp.join(TOOLS, 'train.py'), SEG_CFG, '--work-dir', str(wd), '--cfg-options',
+                f'train_dataloader.dataset.data_root={root}',
+                f'val_dataloader.dataset.data_root={root}',
+                f'test_dataloader.dataset.data_root={root}'], cwd=tmp_path, timeout=1200)
     run_dir = sorted(d for d in os.listdir(wd) if d.startswith('2'))[-1]
     lines = [json.loads(x) for x in open(wd / run_dir / 'vis_data' / 'scalars.json')]
     metrics = [x for x in lines if 'mIoU' in x][-1]
